@@ -1,0 +1,47 @@
+# Two commands: `make run` starts the product, `make test` runs the tests.
+# Both set up a virtualenv in .venv from requirements.txt first.
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+export DJANGO_SETTINGS_MODULE := chatbot.settings
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: run test setup lint bench-chat bench-nlu bench-replies clean
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+setup: $(VENV)/.installed
+
+# Embedded defaults: SQLite, in-process broker and channel layer, demo model.
+run: setup
+	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
+	DEBUG=$${DEBUG:-1} $(PY) manage.py bootstrap_demo
+	DEBUG=$${DEBUG:-1} $(PY) manage.py create_demo_users
+	DEBUG=$${DEBUG:-1} $(PY) manage.py serve --port $(PORT)
+
+test: setup
+	DEBUG=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench-chat: setup
+	$(PY) bench/chat_latency.py
+
+bench-nlu: setup
+	$(PY) bench/nlu_clinc150.py --mode both
+	$(PY) bench/nlu_speed.py
+
+bench-replies: setup
+	$(PY) bench/replies_sgd.py
+
+clean:
+	rm -rf $(VENV) var staticfiles test-artifacts

@@ -1,0 +1,1 @@
+"""Visitors, conversations and messages: the chat itself."""

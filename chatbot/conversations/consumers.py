@@ -1,0 +1,191 @@
+"""The visitor's websocket (/ws/chat/): frames in and out, as docs/protocol.md says.
+
+Decisions live in `services`; this module parses frames, calls them and
+forwards channel-layer events to the socket.
+"""
+
+import asyncio
+import json
+import logging
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from chatbot import realtime
+from chatbot.conversations import services
+from chatbot.conversations.services import ProtocolError
+
+log = logging.getLogger(__name__)
+
+CLOSE_UNAUTHORIZED = 4401
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    conversation = None
+    auth_timer: asyncio.Task | None = None
+
+    async def connect(self) -> None:
+        self.own_client_ids: set[str] = set()
+        await self.accept()
+        self.auth_timer = asyncio.create_task(self._close_if_not_authenticated())
+
+    async def _close_if_not_authenticated(self) -> None:
+        await asyncio.sleep(settings.WS_AUTH_TIMEOUT_S)
+        if self.conversation is None:
+            await self._refuse("No valid auth frame in time.")
+
+    async def disconnect(self, code: int) -> None:
+        if self.auth_timer is not None:
+            self.auth_timer.cancel()
+        if self.conversation is not None:
+            await self.channel_layer.group_discard(realtime.conversation_group(self.conversation.pk), self.channel_name)
+
+    async def send_json(self, content: dict) -> None:
+        await self.send(text_data=json.dumps(content))
+
+    async def send_error(self, code: str, message: str, **extra) -> None:
+        await self.send_json({"type": "error", "code": code, "message": message, **extra})
+
+    async def _refuse(self, message: str) -> None:
+        await self.send_error("unauthorized", message)
+        await self.close(code=CLOSE_UNAUTHORIZED)
+
+    # --- Frames from the visitor ---------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None:
+            await self.send_error("invalid_json", "Binary frames are not accepted; send JSON text.")
+            return
+        try:
+            frame = json.loads(text_data)
+        except ValueError:
+            await self.send_error("invalid_json", "The frame is not valid JSON.")
+            return
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            await self.send_error("invalid_json", 'A frame is a JSON object with a "type".')
+            return
+        kind = frame["type"]
+        if self.conversation is None:
+            if kind == "auth":
+                await self.on_auth(frame)
+            else:
+                await self._refuse("Send an auth frame first.")
+            return
+        handler = self.HANDLERS.get(kind)
+        if handler is None:
+            await self.send_error("unknown_type", f"Unknown frame type {kind[:50]!r}.")
+            return
+        try:
+            await handler(self, frame)
+        except ProtocolError as error:
+            await self.send_error(error.code, error.message, **self._echo(frame))
+
+    @staticmethod
+    def _echo(frame: dict) -> dict:
+        client_msg_id = frame.get("client_msg_id")
+        return {"client_msg_id": client_msg_id} if isinstance(client_msg_id, str) else {}
+
+    async def on_auth(self, frame: dict) -> None:
+        last_seq = frame.get("last_seq", 0)
+        if not isinstance(last_seq, int) or isinstance(last_seq, bool) or last_seq < 0:
+            last_seq = 0
+        conversation = await database_sync_to_async(services.authenticate)(
+            frame.get("token"), frame.get("conversation_id")
+        )
+        if conversation is None:
+            await self._refuse("The token is not valid for this conversation.")
+            return
+        self.conversation = conversation
+        self.auth_timer.cancel()
+        await self.channel_layer.group_add(realtime.conversation_group(conversation.pk), self.channel_name)
+        history = await database_sync_to_async(services.messages_after)(conversation, last_seq)
+        await self.send_json(
+            {
+                "type": "history",
+                "conversation_id": str(conversation.pk),
+                "status": conversation.status,
+                "messages": history,
+            }
+        )
+
+    async def on_user_message(self, frame: dict) -> None:
+        text = services.check_visitor_text(frame.get("text"))
+        client_msg_id = services.check_client_msg_id(frame.get("client_msg_id"))
+        conversation_id = self.conversation.pk
+        existing = await database_sync_to_async(
+            lambda: self.conversation.messages.filter(client_msg_id=client_msg_id).first()
+        )()
+        if existing is None:
+            await database_sync_to_async(services.check_rate_limit)(self.conversation.visitor_id)
+            self.own_client_ids.add(str(client_msg_id))
+            message, _ = await database_sync_to_async(services.record_visitor_message)(
+                conversation_id, text, client_msg_id
+            )
+        else:
+            message = existing
+        await self.send_json(
+            {"type": "ack", "client_msg_id": str(client_msg_id), "message_id": message.pk, "seq": message.seq}
+        )
+        status = await database_sync_to_async(
+            lambda: type(self.conversation).objects.values_list("status", flat=True).get(pk=conversation_id)
+        )()
+        if existing is None and status == "bot":
+            await self.send_json({"type": "typing", "sender": "bot", "on": True})
+
+    async def on_feedback(self, frame: dict) -> None:
+        await database_sync_to_async(services.record_thumbs)(
+            self.conversation, frame.get("message_id"), frame.get("value")
+        )
+        await self.send_json({"type": "feedback_ack", "message_id": frame.get("message_id")})
+
+    async def on_handoff_request(self, frame: dict) -> None:
+        await database_sync_to_async(services.hand_off)(self.conversation.pk, "requested")
+
+    async def on_rating(self, frame: dict) -> None:
+        await database_sync_to_async(services.record_rating)(self.conversation, frame.get("score"))
+        await self.send_json({"type": "rating_ack", "score": frame.get("score")})
+
+    async def on_identify(self, frame: dict) -> None:
+        await database_sync_to_async(services.identify)(self.conversation, frame.get("name"), frame.get("email"))
+        await self.send_json({"type": "identify_ack"})
+
+    async def on_typing(self, frame: dict) -> None:
+        await self.channel_layer.group_send(
+            realtime.conversation_group(self.conversation.pk),
+            {"type": "chat.typing", "sender": "visitor", "on": bool(frame.get("on"))},
+        )
+
+    async def on_ping(self, frame: dict) -> None:
+        await self.send_json({"type": "pong"})
+
+    HANDLERS = {
+        "user_message": on_user_message,
+        "feedback": on_feedback,
+        "handoff_request": on_handoff_request,
+        "rating": on_rating,
+        "identify": on_identify,
+        "typing": on_typing,
+        "ping": on_ping,
+    }
+
+    # --- Events from the channel layer ---------------------------------------
+
+    async def chat_message(self, event: dict) -> None:
+        if event.get("internal"):
+            return
+        message = event["message"]
+        if message["sender"] == "visitor" and message.get("client_msg_id") in self.own_client_ids:
+            return
+        await self.send_json({"type": "message", **message})
+
+    async def chat_typing(self, event: dict) -> None:
+        if event["sender"] == "visitor":
+            return
+        await self.send_json({"type": "typing", "sender": event["sender"], "on": event["on"]})
+
+    async def chat_status(self, event: dict) -> None:
+        await self.send_json({"type": "status", "status": event["status"]})
+
+    async def queue_update(self, event: dict) -> None:
+        """Agents' queue events are not for visitors."""

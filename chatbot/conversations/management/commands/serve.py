@@ -1,0 +1,72 @@
+"""Run the product: the ASGI server and, without Redis, a worker inside it;
+with REDIS_URL, worker processes per queue beside it (unless --no-workers)."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import uvicorn
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from chatbot.celery import Queue
+
+# A 2,000-character message is at most 8,000 bytes of UTF-8 plus the frame's
+# JSON; anything far larger is refused by the server before it is parsed.
+WS_MAX_BYTES = 16 * 1024
+
+
+class Command(BaseCommand):
+    help = "Serve HTTP and websockets; start Celery workers (embedded, or as processes with REDIS_URL)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--no-workers", action="store_true", help="with REDIS_URL: do not start workers")
+
+    def handle(self, host: str, port: int, no_workers: bool, **options):
+        children: list[subprocess.Popen] = []
+        if settings.EMBEDDED:
+            from chatbot import embedded_worker
+
+            embedded_worker.start()
+        elif not no_workers:
+            for queue, pool in ((Queue.INFERENCE, "solo"), (Queue.DEFAULT, "threads"), (Queue.TRAINING, "solo")):
+                children.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "celery",
+                            "-A",
+                            "chatbot",
+                            "worker",
+                            "-Q",
+                            queue.value,
+                            "--pool",
+                            pool,
+                            "--concurrency",
+                            "1" if pool == "solo" else "4",
+                            "--hostname",
+                            f"{queue.value}@%h",
+                            "--loglevel",
+                            "INFO",
+                        ],
+                    )
+                )
+        self.stdout.write(f"Serving on http://{host}:{port}/ (Ctrl-C to stop)")
+        try:
+            uvicorn.run(
+                "chatbot.asgi:application",
+                host=host,
+                port=port,
+                ws_max_size=WS_MAX_BYTES,
+                log_level="info",
+                lifespan="off",
+            )
+        finally:
+            for child in children:
+                child.send_signal(signal.SIGTERM)
+            for child in children:
+                child.wait(timeout=30)

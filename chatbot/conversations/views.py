@@ -1,0 +1,97 @@
+"""HTTP endpoints of the chat: the widget's session API, health, the demo page."""
+
+import json
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from chatbot.conversations import services
+from chatbot.nlu import serving
+
+log = logging.getLogger(__name__)
+
+
+@csrf_exempt  # called cross-site by the widget; it carries no cookie and creates only a new, empty session
+@require_POST
+def create_session(request: HttpRequest) -> JsonResponse:
+    body = {}
+    if request.body:
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            return JsonResponse({"error": "invalid_json", "message": "The body is not valid JSON."}, status=400)
+        if not isinstance(body, dict):
+            return JsonResponse({"error": "invalid_json", "message": "The body must be a JSON object."}, status=400)
+    page_url = body.get("page_url") if isinstance(body.get("page_url"), str) else ""
+    token, conversation = services.start_session(page_url=page_url, user_agent=request.headers.get("User-Agent", ""))
+    return JsonResponse({"token": token, "conversation_id": str(conversation.pk)}, status=201)
+
+
+def _check(name: str, probe) -> tuple[bool, str]:
+    try:
+        return True, probe() or "ok"
+    except Exception as exc:  # healthz reports every failure instead of raising
+        log.warning("health check %s failed: %s", name, exc)
+        return False, f"{type(exc).__name__}: {exc}"[:300]
+
+
+def _database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return connection.vendor
+
+
+def _broker() -> str:
+    from chatbot.celery import app
+
+    if settings.EMBEDDED:
+        return "in-process"
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+    return "redis"
+
+
+def _channel_layer() -> str:
+    layer = get_channel_layer()
+    async_to_sync(layer.send)("healthz.probe", {"type": "healthz"})
+    async_to_sync(layer.receive)("healthz.probe")
+    return type(layer).__name__
+
+
+def _model() -> str:
+    row = serving.active_version_row()
+    if row is None:
+        raise serving.NoActiveModel("no active intent model")
+    return f"v{row['id']}"
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    checks = {
+        name: _check(name, probe)
+        for name, probe in (
+            ("database", _database),
+            ("broker", _broker),
+            ("channel_layer", _channel_layer),
+            ("model", _model),
+        )
+    }
+    healthy = all(ok for ok, _ in checks.values())
+    body = {
+        "status": "ok" if healthy else "unavailable",
+        **{name: {"ok": ok, "detail": detail} for name, (ok, detail) in checks.items()},
+    }
+    return JsonResponse(body, status=200 if healthy else 503)
+
+
+@require_GET
+def demo_page(request: HttpRequest):
+    """A customer's page, embedding the widget exactly as the snippet in docs/widget.md."""
+    return render(request, "demo/index.html", {"server": request.build_absolute_uri("/").rstrip("/")})

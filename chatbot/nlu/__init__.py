@@ -1,0 +1,1 @@
+"""Intents, training data, responses, model versions and feedback for retraining."""

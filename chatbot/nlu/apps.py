@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class NluConfig(AppConfig):
+    name = "chatbot.nlu"
+    verbose_name = "Intent model"

@@ -1,0 +1,132 @@
+"""What the bot knows (intents, examples, responses) and the models trained on it."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Intent(models.Model):
+    name = models.SlugField(max_length=100, unique=True)
+    description = models.CharField(max_length=300, blank=True)
+    # Reserved for "talk to a human": predicting it hands off at once.
+    handoff = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TrainingExample(models.Model):
+    class Source(models.TextChoices):
+        DEMO = "demo"
+        IMPORT = "import"
+        ADMIN = "admin"
+        FEEDBACK = "feedback"
+
+    intent = models.ForeignKey(Intent, on_delete=models.CASCADE, related_name="examples")
+    # One text, one label: the same text under two intents would teach nothing.
+    text = models.CharField(max_length=2000, unique=True)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.ADMIN)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["intent__name", "id"]
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class Response(models.Model):
+    intent = models.ForeignKey(Intent, on_delete=models.CASCADE, related_name="responses")
+    text = models.TextField()
+    quick_replies = models.JSONField(default=list, blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["intent__name", "position", "id"]
+
+    def __str__(self) -> str:
+        return self.text[:60]
+
+
+class ModelVersion(models.Model):
+    """One trained intent model: its artifact directory and how it came to be."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        TRAINING = "training"
+        EVALUATING = "evaluating"
+        READY = "ready"
+        FAILED = "failed"
+
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    mode = models.CharField(max_length=10, default="fast")
+    progress = models.FloatField(default=0.0)
+    stage = models.CharField(max_length=200, blank=True)
+    artifact_dir = models.CharField(max_length=500, blank=True)
+    model_id = models.CharField(max_length=64, blank=True)
+    data_hash = models.CharField(max_length=64, blank=True)
+    example_count = models.PositiveIntegerField(default=0)
+    metrics = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    is_active = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    activated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="one_active_model"),
+        ]
+
+    def __str__(self) -> str:
+        return f"v{self.pk} ({self.status})"
+
+
+class Feedback(models.Model):
+    """A message the model may have got wrong, waiting for a reviewer."""
+
+    class Source(models.TextChoices):
+        THUMBS_DOWN = "thumbs_down"
+        THUMBS_UP = "thumbs_up"
+        CORRECTION = "correction"
+        FALLBACK = "fallback"
+        LOW_CONFIDENCE = "low_confidence"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        ACCEPTED = "accepted"
+        IGNORED = "ignored"
+
+    message = models.ForeignKey("conversations.Message", on_delete=models.CASCADE, related_name="feedback")
+    source = models.CharField(max_length=20, choices=Source.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    predicted_intent = models.CharField(max_length=100, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    suggested_intent = models.CharField(max_length=100, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["message", "source"], name="one_feedback_per_source"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} on message {self.message_id}"

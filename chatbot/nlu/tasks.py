@@ -1,0 +1,12 @@
+"""Training runs on its own queue, so a GPU or a big box can take only that."""
+
+from celery import shared_task
+from django.conf import settings
+
+from chatbot.celery import Queue
+from chatbot.nlu import services
+
+
+@shared_task(queue=Queue.TRAINING, time_limit=settings.CELERY_TRAINING_TIME_LIMIT)
+def train_model_version(version_id: int) -> None:
+    services.train_version(version_id)

@@ -1,0 +1,200 @@
+"""Settings, all read from the environment.
+
+With nothing set, the product runs on one machine with nothing installed: a
+SQLite file, an in-process channel layer and an in-process Celery broker whose
+worker runs inside the server process. `DATABASE_URL` and `REDIS_URL` switch to
+PostgreSQL and Redis (broker, result backend, channel layer, cache), with
+workers in their own processes.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+
+
+def _env_or_fail(read, name: str, hint: str, **kwargs):
+    """Read one variable; a malformed value stops the start with what to set."""
+    try:
+        return read(name, **kwargs)
+    except (ValueError, environ.ImproperlyConfigured) as exc:
+        raise ImproperlyConfigured(f"{name} is not valid ({exc}). {hint}") from exc
+
+
+DEBUG = _env_or_fail(env.bool, "DEBUG", "Set DEBUG to 1 or 0.", default=False)
+
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set SECRET_KEY to a long random string "
+            "(or DEBUG=1 for a local, insecure development run)."
+        )
+    SECRET_KEY = "insecure-development-key-only-for-debug"
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+
+# Origins of the sites that embed the widget: CORS for the session API and the
+# websocket's Origin check (cross-site websocket hijacking).
+WIDGET_ORIGINS = env.list("WIDGET_ORIGINS", default=[])
+for _origin in WIDGET_ORIGINS:
+    if not _origin.startswith(("http://", "https://")):
+        raise ImproperlyConfigured(
+            f"WIDGET_ORIGINS entry {_origin!r} is not an origin. "
+            "Set WIDGET_ORIGINS to a comma list like https://shop.example,https://www.shop.example."
+        )
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "channels",
+    "chatbot.nlu",
+    "chatbot.conversations",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "chatbot.urls"
+ASGI_APPLICATION = "chatbot.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "frontend" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Data -------------------------------------------------------------------
+
+DATABASES = {
+    "default": _env_or_fail(
+        env.db_url,
+        "DATABASE_URL",
+        "Set DATABASE_URL like postgres://user:password@host:5432/name.",
+        default=f"sqlite:///{VAR_DIR / 'chatbot.sqlite3'}",
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    if DATABASES["default"]["NAME"] not in ("", ":memory:"):
+        Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # Worker threads and the server write to one file: wait for the lock
+    # instead of failing at once.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured(
+        f"REDIS_URL {REDIS_URL!r} is not a Redis URL. Set REDIS_URL like redis://127.0.0.1:6379/0."
+    )
+EMBEDDED = not REDIS_URL
+
+if EMBEDDED:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "chatbot.realtime.EmbeddedChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 60},
+        }
+    }
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+
+# --- Celery -----------------------------------------------------------------
+
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = REDIS_URL or None
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A task that is still unacknowledged after this many seconds (its worker
+# died) is given to another worker: it must be above the longest task, training.
+CELERY_VISIBILITY_TIMEOUT = _env_or_fail(
+    env.int, "CELERY_VISIBILITY_TIMEOUT", "Set it to a number of seconds.", default=7200
+)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+if EMBEDDED:
+    # The in-process broker is polled: poll often so a reply is not held back.
+    CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = 0.005
+CELERY_TRAINING_TIME_LIMIT = env.int("CELERY_TRAINING_TIME_LIMIT", default=CELERY_VISIBILITY_TIMEOUT - 60)
+
+# --- Product behaviour ------------------------------------------------------
+
+MODEL_DIR = Path(env.str("MODEL_DIR", default=str(VAR_DIR / "models")))
+INTENT_CONFIDENCE_THRESHOLD = _env_or_fail(
+    env.float, "INTENT_CONFIDENCE_THRESHOLD", "Set it to a number between 0 and 1.", default=0.5
+)
+if not 0.0 <= INTENT_CONFIDENCE_THRESHOLD <= 1.0:
+    raise ImproperlyConfigured("INTENT_CONFIDENCE_THRESHOLD must be between 0 and 1.")
+# Fallbacks in a row before the conversation is handed to a person (1 = at once).
+HANDOFF_AFTER_FALLBACKS = env.int("HANDOFF_AFTER_FALLBACKS", default=2)
+RATE_LIMIT_MESSAGES = env.int("RATE_LIMIT_MESSAGES", default=10)
+RATE_LIMIT_WINDOW_S = env.int("RATE_LIMIT_WINDOW_S", default=10)
+MAX_MESSAGE_CHARS = 2000
+WS_AUTH_TIMEOUT_S = env.float("WS_AUTH_TIMEOUT_S", default=10.0)
+INFERENCE_THREADS = env.int("INFERENCE_THREADS", default=0) or None
+INFERENCE_DEVICE = env.str("INFERENCE_DEVICE", default="") or None
+
+# --- HTTP -------------------------------------------------------------------
+
+CORS_ALLOWED_ORIGINS = WIDGET_ORIGINS
+CORS_URLS_REGEX = r"^/api/widget/.*$"
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "frontend" / "static"]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "/admin/login/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}

@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import path
+
+from chatbot.conversations import views
+
+urlpatterns = [
+    path("", views.demo_page, name="demo"),
+    path("healthz", views.healthz, name="healthz"),
+    path("api/widget/sessions", views.create_session, name="widget-session"),
+    path("admin/", admin.site.urls),
+]
