@@ -112,7 +112,7 @@ def check_rate_limit(visitor_id: int) -> None:
         raise ProtocolError("rate_limited", "Too many messages; wait a few seconds and try again.")
 
 
-def _append(conversation: Conversation, **fields) -> Message:
+def append_message(conversation: Conversation, **fields) -> Message:
     """Add a message with the next seq. The caller holds the conversation row lock."""
     conversation.last_seq += 1
     message = Message.objects.create(conversation=conversation, seq=conversation.last_seq, **fields)
@@ -120,7 +120,7 @@ def _append(conversation: Conversation, **fields) -> Message:
     return message
 
 
-def _locked(conversation_id) -> Conversation:
+def lock_conversation(conversation_id) -> Conversation:
     return Conversation.objects.select_for_update().get(pk=conversation_id)
 
 
@@ -134,8 +134,8 @@ def record_visitor_message(conversation_id, text: str, client_msg_id: uuid.UUID)
         return existing, False
     try:
         with transaction.atomic():
-            conversation = _locked(conversation_id)
-            message = _append(conversation, sender=Message.Sender.VISITOR, text=text, client_msg_id=client_msg_id)
+            conversation = lock_conversation(conversation_id)
+            message = append_message(conversation, sender=Message.Sender.VISITOR, text=text, client_msg_id=client_msg_id)
             transaction.on_commit(lambda: reply_to_visitor_message.delay(message.pk))
             realtime.push(realtime.AGENTS_GROUP, queue_event(conversation))
             realtime.push(realtime.conversation_group(conversation.pk), message_event(message))
@@ -166,7 +166,7 @@ def answer_visitor_message(message_id: int, prediction: BotPrediction) -> Messag
     charge, its reply. Safe to run twice: the reply is unique per message."""
     with transaction.atomic():
         message = Message.objects.select_related("conversation").get(pk=message_id)
-        conversation = _locked(message.conversation_id)
+        conversation = lock_conversation(message.conversation_id)
         if Message.objects.filter(reply_to_id=message_id).exists():
             return None
         Message.objects.filter(pk=message_id).update(
@@ -217,7 +217,7 @@ def answer_visitor_message(message_id: int, prediction: BotPrediction) -> Messag
             else:
                 text, quick_replies = FALLBACK_TEXT, [TALK_TO_HUMAN]
         conversation.save(update_fields=["fallback_streak", "updated_at"])
-        reply = _append(conversation, text=text, quick_replies=quick_replies, **reply_fields)
+        reply = append_message(conversation, text=text, quick_replies=quick_replies, **reply_fields)
         realtime.push(realtime.conversation_group(conversation.pk), message_event(reply))
         if hand_off_reason and conversation.status == Conversation.Status.BOT:
             _hand_off_locked(conversation, hand_off_reason)
@@ -232,7 +232,7 @@ def answer_visitor_message(message_id: int, prediction: BotPrediction) -> Messag
 def _set_status(conversation: Conversation, status: str, note: str) -> None:
     conversation.status = status
     conversation.save(update_fields=["status", "updated_at", "waiting_since", "handoff_reason", "closed_at"])
-    system = _append(conversation, sender=Message.Sender.SYSTEM, text=note)
+    system = append_message(conversation, sender=Message.Sender.SYSTEM, text=note)
     realtime.push(realtime.conversation_group(conversation.pk), message_event(system))
     realtime.push(realtime.conversation_group(conversation.pk), status_event(conversation))
     realtime.push(realtime.AGENTS_GROUP, queue_event(conversation))
@@ -247,10 +247,10 @@ def _hand_off_locked(conversation: Conversation, reason: str) -> None:
 def hand_off(conversation_id, reason: str) -> Conversation:
     """Put a bot conversation in the agents' queue. No-op when a person already has it."""
     with transaction.atomic():
-        conversation = _locked(conversation_id)
+        conversation = lock_conversation(conversation_id)
         if conversation.status == Conversation.Status.BOT:
             _hand_off_locked(conversation, reason)
-            bot = _append(conversation, sender=Message.Sender.BOT, text=HANDOFF_TEXT)
+            bot = append_message(conversation, sender=Message.Sender.BOT, text=HANDOFF_TEXT)
             realtime.push(realtime.conversation_group(conversation.pk), message_event(bot))
     return conversation
 

@@ -1,0 +1,268 @@
+"""Shared fixtures: the actors, a real (small) intent model, a Celery worker,
+and the product running as a server process for end-to-end and browser tests."""
+
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Group, Permission
+from django.core.cache import cache
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO_INTENTS = REPO / "chatbot" / "nlu" / "demo" / "store_intents.yml"
+TEST_CACHE = REPO / "var" / "test-cache"
+ORIGIN = "http://127.0.0.1:8000"
+
+
+def real_services() -> bool:
+    return settings.DATABASES["default"]["ENGINE"].endswith("postgresql") and not settings.EMBEDDED
+
+
+def require_real_services() -> None:
+    """Skip where PostgreSQL and Redis are not configured; fail in CI, which must run these."""
+    if real_services():
+        return
+    message = "needs DATABASE_URL (PostgreSQL) and REDIS_URL; .ci/run sets both"
+    if os.environ.get("REQUIRE_REAL_SERVICES"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    cache.clear()
+    yield
+
+
+# --- The intent model --------------------------------------------------------
+
+
+def _fingerprint(*paths: Path) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        for file in files:
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@pytest.fixture(scope="session")
+def demo_model_dir() -> Path:
+    """A real intent model trained (fast mode) on the demo store's intents,
+    cached between runs until the data or the inference code changes."""
+    from inference import Example, TrainConfig, train_intent_model
+    from inference import load_examples as _  # noqa: F401  (the package must import cleanly)
+
+    import yaml
+
+    target = TEST_CACHE / f"demo-model-{_fingerprint(DEMO_INTENTS, REPO / 'inference')}"
+    if not target.exists():
+        data = yaml.safe_load(DEMO_INTENTS.read_text())
+        examples = [Example(text=t, intent=i["name"]) for i in data["intents"] for t in i["examples"]]
+        TEST_CACHE.mkdir(parents=True, exist_ok=True)
+        for stale in TEST_CACHE.glob("demo-model-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        train_intent_model(examples, target, config=TrainConfig(mode="fast", seed=13))
+    return target
+
+
+@pytest.fixture
+def demo_intents(db):
+    from chatbot.nlu import services
+
+    services.import_intents_yaml(DEMO_INTENTS, source="demo")
+
+
+@pytest.fixture
+def active_model(db, demo_intents, demo_model_dir):
+    from chatbot.nlu.models import ModelVersion
+
+    return ModelVersion.objects.create(
+        status=ModelVersion.Status.READY, artifact_dir=str(demo_model_dir), is_active=True, model_id="test"
+    )
+
+
+@pytest.fixture
+def celery_worker(transactional_db):
+    """A real Celery worker in a thread, on whatever broker the settings name."""
+    from celery.contrib.testing.worker import start_worker
+
+    from chatbot.celery import Queue, app
+
+    if not settings.EMBEDDED:
+        import redis
+
+        redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    with start_worker(
+        app, pool="threads", concurrency=2, perform_ping_check=False, queues=[q.value for q in Queue]
+    ) as worker:
+        yield worker
+
+
+# --- Actors ------------------------------------------------------------------
+
+
+def _agents_group() -> Group:
+    # Created by a migration; transactional tests flush it, so make sure it exists.
+    group, _ = Group.objects.get_or_create(name="Agents")
+    group.permissions.add(Permission.objects.get(codename="work_in_dashboard"))
+    return group
+
+
+def _user(username: str, *, agent: bool = False, staff: bool = False, superuser: bool = False):
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_user(
+        username, password="pw-" + username, first_name=username.title(), is_staff=staff, is_superuser=superuser
+    )
+    if agent:
+        user.groups.add(_agents_group())
+    return user
+
+
+@pytest.fixture
+def agent(db):
+    return _user("alice", agent=True)
+
+
+@pytest.fixture
+def other_agent(db):
+    return _user("bob", agent=True)
+
+
+@pytest.fixture
+def admin(db):
+    return _user("root", staff=True, superuser=True)
+
+
+@pytest.fixture
+def stranger(db):
+    """Logged in, but neither agent nor staff."""
+    return _user("charlie")
+
+
+class VisitorSession:
+    def __init__(self) -> None:
+        from chatbot.conversations import services
+
+        self.token, self.conversation = services.start_session(page_url="https://shop.example/")
+
+    @property
+    def conversation_id(self) -> str:
+        return str(self.conversation.pk)
+
+
+@pytest.fixture
+def visitor(db) -> VisitorSession:
+    return VisitorSession()
+
+
+@pytest.fixture
+def other_visitor(db) -> VisitorSession:
+    return VisitorSession()
+
+
+# --- The product as a process --------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout: float = 60.0, process: subprocess.Popen | None = None) -> None:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before answering {url}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except urllib.error.HTTPError:
+            return  # it answers, even if unhealthy
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+
+def shared_database_url() -> str:
+    """The URL of the database this test run uses, for server processes to share."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or ""
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+def server_env(**extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(
+        DEBUG="1",
+        DATABASE_URL=shared_database_url(),
+        PYTHONUNBUFFERED="1",
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        INFERENCE_THREADS="1",
+        MODEL_DIR=str(REPO / "var" / "test-models"),
+    )
+    if not settings.EMBEDDED:
+        env["REDIS_URL"] = settings.REDIS_URL
+    env.update(extra)
+    return env
+
+
+class LiveServer:
+    def __init__(self, env_extra: dict | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = REPO / "var" / f"live-server-{self.port}.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "serve", "--port", str(self.port)],
+            cwd=REPO,
+            env=server_env(**(env_extra or {})),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_for_http(self.url + "/healthz", process=self.process)
+
+    def stop(self) -> None:
+        import signal
+
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+        self.log.close()
+
+
+@pytest.fixture
+def live_server_url(transactional_db, active_model):
+    """The product running as `manage.py serve` on the test database, with the demo model active."""
+    if not settings.EMBEDDED:
+        import redis
+
+        redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    _agents_group()
+    server = LiveServer()
+    try:
+        yield server.url
+    finally:
+        server.stop()
