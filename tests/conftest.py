@@ -57,10 +57,9 @@ def _fingerprint(*paths: Path) -> str:
 def demo_model_dir() -> Path:
     """A real intent model trained (fast mode) on the demo store's intents,
     cached between runs until the data or the inference code changes."""
-    from inference import Example, TrainConfig, train_intent_model
-    from inference import load_examples as _  # noqa: F401  (the package must import cleanly)
-
     import yaml
+
+    from inference import Example, TrainConfig, train_intent_model
 
     target = TEST_CACHE / f"demo-model-{_fingerprint(DEMO_INTENTS, REPO / 'inference')}"
     if not target.exists():

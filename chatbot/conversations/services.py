@@ -135,7 +135,9 @@ def record_visitor_message(conversation_id, text: str, client_msg_id: uuid.UUID)
     try:
         with transaction.atomic():
             conversation = lock_conversation(conversation_id)
-            message = append_message(conversation, sender=Message.Sender.VISITOR, text=text, client_msg_id=client_msg_id)
+            message = append_message(
+                conversation, sender=Message.Sender.VISITOR, text=text, client_msg_id=client_msg_id
+            )
             transaction.on_commit(lambda: reply_to_visitor_message.delay(message.pk))
             realtime.push(realtime.AGENTS_GROUP, queue_event(conversation))
             realtime.push(realtime.conversation_group(conversation.pk), message_event(message))

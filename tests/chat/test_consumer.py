@@ -38,10 +38,10 @@ async def send_message(communicator, text: str, client_msg_id: str | None = None
     return await communicator.receive_json_from(timeout=5)
 
 
-async def receive_until(communicator, frame_type: str, timeout: float = 20) -> list[dict]:
+async def receive_until(communicator, frame_type: str, within: float = 20) -> list[dict]:
     frames = []
     while True:
-        frame = await communicator.receive_json_from(timeout=timeout)
+        frame = await communicator.receive_json_from(timeout=within)
         frames.append(frame)
         if frame["type"] == frame_type:
             return frames
@@ -130,9 +130,9 @@ async def test_configured_widget_origin_is_accepted():
         ("[1, 2, 3]", "invalid_json"),
         ('{"no_type": 1}', "invalid_json"),
         ('{"type": "launch_rockets"}', "unknown_type"),
-        ('{"type": "user_message", "text": "   ", "client_msg_id": "%s"}' % uuid.uuid4(), "empty_text"),
-        ('{"type": "user_message", "client_msg_id": "%s"}' % uuid.uuid4(), "empty_text"),
-        ('{"type": "user_message", "text": 42, "client_msg_id": "%s"}' % uuid.uuid4(), "empty_text"),
+        (json.dumps({"type": "user_message", "text": "   ", "client_msg_id": str(uuid.uuid4())}), "empty_text"),
+        (json.dumps({"type": "user_message", "client_msg_id": str(uuid.uuid4())}), "empty_text"),
+        (json.dumps({"type": "user_message", "text": 42, "client_msg_id": str(uuid.uuid4())}), "empty_text"),
         (json.dumps({"type": "user_message", "text": "x" * 2001, "client_msg_id": str(uuid.uuid4())}), "text_too_long"),
         ('{"type": "user_message", "text": "hi", "client_msg_id": "nope"}', "invalid_client_msg_id"),
         ('{"type": "feedback", "message_id": 999999, "value": "down"}', "unknown_message"),
