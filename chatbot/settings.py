@@ -122,9 +122,13 @@ if not DATABASES["default"].get("ENGINE", "").startswith("django.db.backends."):
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     if DATABASES["default"]["NAME"] not in ("", ":memory:"):
         Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
-    # Worker threads and the server write to one file: wait for the lock
-    # instead of failing at once.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Worker threads and the server write to one file. IMMEDIATE takes the
+    # write lock when a transaction begins, so a second writer waits for it
+    # (up to the timeout) instead of failing with "database is locked" when
+    # its deferred transaction tries to upgrade; WAL lets readers run beside it.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        timeout=20, transaction_mode="IMMEDIATE", init_command="PRAGMA journal_mode=WAL;"
+    )
     # A file, not memory, for the test database, so the server processes that
     # the end-to-end tests start can open the same one.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
