@@ -1,0 +1,27 @@
+"""Intent classification engine: training, serving and evaluation of the intent
+model. Plain Python in and out; never imports Django."""
+
+from .artifact import ArtifactError
+from .config import ModelConfig, TrainConfig
+from .data import OOS_LABEL, DataError, Example, load_examples, validate_examples
+from .encoder import SentenceEncoder, resolve_base_model
+from .predictor import Prediction, Predictor
+from .runtime import choose_device
+from .training import train_intent_model
+
+__all__ = [
+    "OOS_LABEL",
+    "ArtifactError",
+    "DataError",
+    "Example",
+    "ModelConfig",
+    "Prediction",
+    "Predictor",
+    "SentenceEncoder",
+    "TrainConfig",
+    "choose_device",
+    "load_examples",
+    "resolve_base_model",
+    "train_intent_model",
+    "validate_examples",
+]

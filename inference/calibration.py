@@ -1,0 +1,107 @@
+"""Turning logits into trustworthy probabilities and an out-of-scope decision:
+temperature scaling and the threshold, both chosen on validation data only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+# A temperature fit on a (nearly) perfectly classified validation set has no
+# minimum: NLL keeps falling as T -> 0 and every input, nonsense included, would
+# look certain. The bounds keep probabilities meaningful in that degenerate case.
+MIN_TEMPERATURE, MAX_TEMPERATURE = 0.5, 10.0
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = logits / temperature
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def fit_temperature(logits: np.ndarray, targets: np.ndarray) -> float:
+    """Temperature minimising validation NLL (Guo et al., 2017), searched in log
+    space with L-BFGS and clipped to [MIN_TEMPERATURE, MAX_TEMPERATURE]."""
+    if len(targets) == 0:
+        return 1.0
+    x = torch.as_tensor(logits, dtype=torch.float64)
+    y = torch.as_tensor(targets, dtype=torch.long)
+    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(x / log_t.exp(), y)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return float(np.clip(np.exp(log_t.item()), MIN_TEMPERATURE, MAX_TEMPERATURE))
+
+
+@dataclass
+class OosDecision:
+    """Per-example outcome of the out-of-scope rule on validation data."""
+
+    threshold: float
+    rule: str
+    in_scope_accuracy: float | None
+    oos_recall: float | None
+
+
+def top_in_scope(probs: np.ndarray, oos_index: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(argmax over all labels, argmax over in-scope labels, its probability)."""
+    top = probs.argmax(axis=1)
+    if oos_index is None:
+        return top, top, probs[np.arange(len(probs)), top]
+    masked = probs.copy()
+    masked[:, oos_index] = -1.0
+    top_in = masked.argmax(axis=1)
+    return top, top_in, probs[np.arange(len(probs)), top_in]
+
+
+def choose_threshold(
+    probs: np.ndarray,
+    gold: np.ndarray,
+    is_oos: np.ndarray,
+    oos_index: int | None,
+    in_scope_reject_rate: float,
+) -> OosDecision:
+    """Pick the confidence threshold below which a query is out of scope.
+
+    With out-of-scope validation examples: the threshold maximising balanced
+    accuracy, the mean of in-scope accuracy (a flagged in-scope query counts as
+    wrong) and out-of-scope recall. Averaging the two groups makes the choice
+    independent of how many out-of-scope examples validation happens to hold.
+
+    Without them: the `in_scope_reject_rate` quantile of the confidence of
+    correctly classified in-scope validation queries, i.e. accept losing that share
+    of good answers to catch inputs the model is unsure about.
+    """
+    top, top_in, conf = top_in_scope(probs, oos_index)
+    predicted_oos = top == oos_index if oos_index is not None else np.zeros(len(top), dtype=bool)
+    in_scope = ~is_oos
+    correct = (top_in == gold) & in_scope & ~predicted_oos
+
+    if not is_oos.any():
+        good = conf[correct]
+        threshold = float(np.quantile(good, in_scope_reject_rate)) if len(good) else 0.0
+        in_acc = float((correct & (conf >= threshold)).sum() / max(1, in_scope.sum()))
+        return OosDecision(threshold, f"quantile {in_scope_reject_rate:g} of correct in-scope confidence",
+                           in_acc, None)
+
+    candidates = np.unique(np.concatenate([[0.0], conf]))
+    best = (-1.0, 0.0, 0.0, 0.0)
+    n_in, n_oos = max(1, in_scope.sum()), max(1, is_oos.sum())
+    for t in candidates:
+        flagged = predicted_oos | (conf < t)
+        in_acc = (correct & ~flagged).sum() / n_in
+        oos_rec = (flagged & is_oos).sum() / n_oos
+        score = (in_acc + oos_rec) / 2
+        if score > best[0] + 1e-12:
+            best = (score, float(t), float(in_acc), float(oos_rec))
+    _, t, in_acc, oos_rec = best
+    return OosDecision(t, "max balanced accuracy (in-scope accuracy + oos recall) / 2 on validation",
+                       in_acc, oos_rec)

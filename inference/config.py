@@ -1,0 +1,92 @@
+"""Typed configuration: what the caller asks for (TrainConfig) and what an artifact
+records about itself (ModelConfig, saved as config.json in every model directory)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Mode = Literal["fast", "full"]
+Backend = Literal["auto", "onnx-int8", "onnx", "torch"]
+BACKENDS = ("auto", "onnx-int8", "onnx", "torch")
+
+# Mode defaults: fast trains only a head on cached embeddings, full fine-tunes the
+# encoder. These were chosen for generality (not tuned on any one benchmark).
+DEFAULT_EPOCHS = {"fast": 200, "full": 4}
+
+
+@dataclass
+class TrainConfig:
+    mode: Mode = "fast"
+    # fast: L-BFGS iterations of the head (a full-data pass each); full: passes over
+    # the data while fine-tuning. None picks the mode's default.
+    epochs: int | None = None
+    seed: int = 13
+    base_model: str | None = None  # None: $INTENT_BASE_MODEL, else the bundled MiniLM
+    batch_size: int = 32
+    lr: float = 1e-4  # encoder learning rate in full mode (small encoders like a higher rate)
+    head_lr_multiplier: float = 10.0  # the head, already linear-probed, moves faster
+    weight_decay: float = 0.01
+    warmup_fraction: float = 0.1
+    label_smoothing: float = 0.0
+    max_length: int = 64  # intents are short; longer inputs are truncated
+    val_fraction: float = 0.1  # used only when no validation set is given
+    # Head L2 strengths tried in fast mode (and for the linear probe in full mode);
+    # the best on validation wins, so the default adapts to each data set.
+    head_l2_grid: tuple[float, ...] = (1e-3, 1e-4, 1e-5)
+    # When validation has no out-of-scope examples: flag as out of scope whatever is
+    # less confident than this share of in-scope validation predictions.
+    in_scope_reject_rate: float = 0.02
+    backend: Backend = "auto"  # preferred serving backend recorded in the artifact
+    export_onnx: bool = True
+    threads: int | None = None  # None: $INFERENCE_THREADS, else all cores
+    device: str | None = None  # None: CUDA if present
+
+    def resolved_epochs(self) -> int:
+        return self.epochs if self.epochs is not None else DEFAULT_EPOCHS[self.mode]
+
+    def validate(self) -> None:
+        if self.mode not in DEFAULT_EPOCHS:
+            raise ValueError(f"mode must be 'fast' or 'full', got {self.mode!r}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.epochs is not None and self.epochs < 1:
+            raise ValueError("epochs must be >= 1")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError("val_fraction must be between 0 and 1")
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild and trust a trained model, saved in config.json."""
+
+    labels: list[str]
+    threshold: float
+    temperature: float
+    max_length: int
+    hidden_size: int
+    base_model: str
+    base_model_sha256: str
+    mode: str
+    backend: str  # preferred backend; "auto" lets the Predictor pick
+    train: dict[str, Any]  # the TrainConfig used
+    train_data_sha256: str
+    val_data_sha256: str
+    threshold_rule: str
+    onnx_files: dict[str, str] = field(default_factory=dict)  # backend -> file name
+    versions: dict[str, str] = field(default_factory=dict)
+    created_at: str = ""
+    format_version: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        missing = {f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING
+                   and f.default_factory is dataclasses.MISSING} - set(data)
+        if missing:
+            raise KeyError(", ".join(sorted(missing)))
+        return cls(**{k: v for k, v in data.items() if k in names})

@@ -1,0 +1,188 @@
+"""Serving: load a verified model directory once, then classify batches of
+utterances. Loading has no side effects beyond memory, and predict() is safe to
+call from several threads, so a worker can build a new Predictor and swap it in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from . import artifact
+from .artifact import ArtifactError
+from .calibration import softmax
+from .config import BACKENDS, ModelConfig
+from .data import OOS_LABEL
+from .encoder import TextTokenizer, encoder_from_config, length_sorted_batches
+from .model import IntentModel
+from .runtime import THREADS_ENV, apply_torch_threads, choose_device, choose_threads
+
+# int8 is served by default only if it loses at most this much validation
+# accuracy against fp32 (measured at training time, recorded in metrics.json).
+MAX_INT8_ACCURACY_LOSS = 0.005
+
+
+@dataclass
+class Prediction:
+    intent: str  # top in-scope label, or "oos"
+    confidence: float  # calibrated probability of the top label
+    out_of_scope: bool
+    ranking: list[tuple[str, float]] = field(default_factory=list)  # top-k in-scope labels
+
+
+class OnnxRunner:
+    """onnxruntime session with its own thread pool (nothing process-wide)."""
+
+    def __init__(self, path: Path, threads: int | None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = choose_threads(threads)
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def run(self, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return self.session.run(["logits"], {"input_ids": input_ids, "attention_mask": mask})[0]
+
+    def logits(self, tokenizer: TextTokenizer, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        return _batched(self.run, tokenizer, texts, batch_size)
+
+
+class TorchRunner:
+    def __init__(self, model: IntentModel, device: str) -> None:
+        self.model = model.to(device).eval()
+        self.device = device
+
+    def run(self, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            logits = self.model(torch.from_numpy(input_ids).to(self.device), torch.from_numpy(mask).to(self.device))
+        return logits.float().cpu().numpy()
+
+
+def _batched(run, tokenizer: TextTokenizer, texts: list[str], batch_size: int) -> np.ndarray:
+    ids = tokenizer.ids(texts)
+    out: np.ndarray | None = None
+    for batch in length_sorted_batches([len(x) for x in ids], batch_size):
+        logits = run(*tokenizer.pad([ids[i] for i in batch]))
+        if out is None:
+            out = np.empty((len(texts), logits.shape[1]), dtype=np.float32)
+        out[batch] = logits
+    assert out is not None
+    return out
+
+
+class Predictor:
+    """A loaded intent model. Build with Predictor.load(model_dir)."""
+
+    def __init__(self, model_dir: Path, config: ModelConfig, model_id: str, backend: str, runner: object,
+                 device: str) -> None:
+        self.model_dir = model_dir
+        self.config = config
+        self.model_id = model_id
+        self.backend = backend
+        self.device = device
+        self._runner = runner
+        self._tokenizer = TextTokenizer(model_dir / "tokenizer.json", config.max_length)
+        self._oos_index = config.labels.index(OOS_LABEL) if OOS_LABEL in config.labels else None
+        in_scope = [i for i, label in enumerate(config.labels) if label != OOS_LABEL]
+        self._in_scope = np.array(in_scope)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.config.labels)
+
+    @property
+    def threshold(self) -> float:
+        return self.config.threshold
+
+    @classmethod
+    def load(cls, model_dir: str | Path, *, device: str | None = None, threads: int | None = None,
+             backend: str | None = None) -> Predictor:
+        """Verify checksums, build the chosen backend and warm it up.
+        threads: intra-op threads (default $INFERENCE_THREADS, else all cores).
+        backend: "onnx-int8", "onnx", "torch" or None/"auto" (artifact's choice,
+        else int8 if it passed its accuracy check, torch on CUDA)."""
+        model_dir = Path(model_dir)
+        config, model_id = artifact.verify(model_dir)
+        device = choose_device(device)
+        chosen = _choose_backend(backend or config.backend, config, model_dir, device)
+        if chosen == "torch":
+            # torch's pool is process-wide: only touched when explicitly asked to.
+            apply_torch_threads(threads if threads is not None else _env_threads())
+            encoder = encoder_from_config(model_dir / artifact.ENCODER_CONFIG_FILE)
+            model = IntentModel(encoder, len(config.labels))
+            try:
+                model.load_state_dict(load_file(str(model_dir / artifact.WEIGHTS_FILE)))
+            except RuntimeError as exc:
+                raise ArtifactError(f"{model_dir} is damaged: weights do not fit the model ({exc}).") from exc
+            runner: object = TorchRunner(model, device)
+        else:
+            runner = OnnxRunner(model_dir / config.onnx_files[chosen], threads)
+        predictor = cls(model_dir, config, model_id, chosen, runner, device)
+        predictor.predict(["warm up"] * 2)  # first calls allocate; keep that off real traffic
+        predictor.predict(["warm up"])
+        return predictor
+
+    def logits(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """(len(texts), labels) raw logits."""
+        if len(texts) == 1:  # the latency path: no sorting or copying
+            return self._runner.run(*self._tokenizer.pad(self._tokenizer.ids(texts)))
+        return _batched(self._runner.run, self._tokenizer, texts, batch_size)
+
+    def predict(self, texts: list[str], top_k: int = 3) -> list[Prediction]:
+        if not texts:
+            return []
+        probs = softmax(self.logits(list(texts)), self.config.temperature)  # (batch, labels)
+        labels = self.config.labels
+        k = max(1, min(top_k, len(self._in_scope)))
+        in_scope_probs = probs[:, self._in_scope]
+        order = np.argsort(-in_scope_probs, axis=1)[:, :k]
+        results = []
+        for row in range(len(texts)):
+            ranking = [(labels[self._in_scope[j]], float(in_scope_probs[row, j])) for j in order[row]]
+            top_label, top_p = ranking[0]
+            if self._oos_index is not None and probs[row, self._oos_index] > top_p:
+                results.append(Prediction(OOS_LABEL, float(probs[row, self._oos_index]), True, ranking))
+            elif top_p < self.config.threshold:
+                results.append(Prediction(OOS_LABEL, top_p, True, ranking))
+            else:
+                results.append(Prediction(top_label, top_p, False, ranking))
+        return results
+
+
+def _env_threads() -> int | None:
+    import os
+
+    return choose_threads() if os.environ.get(THREADS_ENV) else None
+
+
+def _choose_backend(requested: str, config: ModelConfig, model_dir: Path, device: str) -> str:
+    if requested not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {requested!r}")
+    if requested != "auto":
+        if requested != "torch" and requested not in config.onnx_files:
+            raise ArtifactError(f"{model_dir} has no {requested} export; retrain with export_onnx=True "
+                                "or use backend='torch'.")
+        return requested
+    if device.startswith("cuda") or not config.onnx_files:
+        return "torch"  # on a GPU torch is the fast path; the ONNX files are CPU-only
+    check = _int8_accuracy_loss(model_dir)
+    if "onnx-int8" in config.onnx_files and check is not None and check <= MAX_INT8_ACCURACY_LOSS:
+        return "onnx-int8"
+    return "onnx"
+
+
+def _int8_accuracy_loss(model_dir: Path) -> float | None:
+    import json
+
+    metrics = json.loads((model_dir / artifact.METRICS_FILE).read_text(encoding="utf-8"))
+    check = metrics.get("int8_check") or {}
+    if check.get("val_accuracy_fp32") is None or check.get("val_accuracy_int8") is None:
+        return None
+    return float(check["val_accuracy_fp32"]) - float(check["val_accuracy_int8"])

@@ -1,0 +1,352 @@
+"""Training an intent model: linear probe on frozen embeddings (fast mode), optionally
+followed by fine-tuning the whole encoder (full mode); then calibration, the
+out-of-scope threshold and an atomically written artifact."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import platform
+import random
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+from torch import nn
+
+from . import artifact
+from .calibration import choose_threshold, fit_temperature, softmax, top_in_scope
+from .config import ModelConfig, TrainConfig
+from .data import OOS_LABEL, Example, data_fingerprint, validate_examples
+from .embed_cache import cached_encode
+from .encoder import (
+    TOKENIZER_FILES,
+    SentenceEncoder,
+    TextTokenizer,
+    length_sorted_batches,
+    model_fingerprint,
+)
+from .model import IntentModel
+from .runtime import apply_torch_threads, autocast, choose_device, choose_threads
+
+Progress = Callable[[float, str], None]
+
+
+def train_intent_model(
+    train: list[Example],
+    out_dir: str | Path,
+    *,
+    val: list[Example] | None = None,
+    config: TrainConfig | None = None,
+    progress: Progress | None = None,
+) -> Path:
+    """Train, calibrate and save a model directory at out_dir; returns its path.
+    Without `val`, a stratified validation part is split off `train` (seeded)."""
+    config = config or TrainConfig()
+    config.validate()
+    report = progress or (lambda fraction, stage: None)
+    validate_examples(train)
+    if val is not None and len(val) == 0:
+        val = None
+    if val is not None:
+        validate_examples(val)
+    else:
+        train, val = stratified_split(train, config.val_fraction, config.seed)
+    started = time.perf_counter()
+    _seed_everything(config.seed)
+    device = choose_device(config.device)
+    apply_torch_threads(choose_threads(config.threads))
+
+    labels = sorted({ex.intent for ex in train})
+    index = {label: i for i, label in enumerate(labels)}
+    oos_index = index.get(OOS_LABEL)
+    # Validation queries whose intent was never trained cannot be scored, except
+    # out-of-scope ones, which are exactly what the threshold must catch.
+    val = [ex for ex in val if ex.intent in index or ex.intent == OOS_LABEL]
+    y_train = np.array([index[ex.intent] for ex in train])
+    val_is_oos = np.array([ex.intent == OOS_LABEL for ex in val], dtype=bool)
+    y_val = np.array([index.get(ex.intent, -1) for ex in val])
+
+    report(0.0, "loading base model")
+    encoder = SentenceEncoder(config.base_model, device=device, max_length=config.max_length)
+    full = config.mode == "full"
+    embed_share = 0.1 if full else 0.7
+    report(0.02, "encoding utterances")
+    x_train = cached_encode(encoder, [ex.text for ex in train])
+    report(embed_share * 0.85, "encoding validation utterances")
+    x_val = cached_encode(encoder, [ex.text for ex in val])
+    report(embed_share, "training classification head")
+    head_epochs = config.resolved_epochs() if not full else TrainConfig().resolved_epochs()
+    head, head_l2, probe_acc = fit_head(x_train, y_train, x_val, y_val, config.head_l2_grid, head_epochs)
+
+    model = IntentModel(encoder.model, len(labels))
+    model.head.load_state_dict(head.state_dict())
+    model.to(device)
+    history: list[dict[str, float]] = []
+    if full:
+        history = finetune(model, encoder.tokenizer, train, y_train, val, y_val, config, device,
+                           lambda f: report(embed_share + 0.05 + f * 0.75, "fine-tuning encoder"))
+    report(0.9, "calibrating")
+    val_logits = (predict_logits(model, encoder.tokenizer, [ex.text for ex in val], device)
+                  if full else x_val @ head.weight.detach().numpy().T + head.bias.detach().numpy())
+    scored = y_val >= 0
+    temperature = fit_temperature(val_logits[scored], y_val[scored])
+    probs = softmax(val_logits, temperature)
+    decision = choose_threshold(probs, y_val, val_is_oos, oos_index, config.in_scope_reject_rate)
+    top, _, conf = top_in_scope(probs, oos_index)
+    train_seconds = time.perf_counter() - started
+
+    metrics: dict[str, Any] = {
+        "validation_examples": len(val),
+        "validation_oos_examples": int(val_is_oos.sum()),
+        "validation_accuracy_before_threshold": float((top[scored] == y_val[scored]).mean()) if scored.any() else None,
+        "validation_in_scope_accuracy": decision.in_scope_accuracy,
+        "validation_oos_recall": decision.oos_recall,
+        "linear_probe_validation_accuracy": probe_acc,
+        "head_l2": head_l2,
+        "temperature": temperature,
+        "threshold": decision.threshold,
+        "threshold_rule": decision.rule,
+        "train_seconds": round(train_seconds, 2),
+        "epochs": history,
+        "device": device,
+        "threads": torch.get_num_threads(),
+    }
+    model_config = ModelConfig(
+        labels=labels,
+        threshold=decision.threshold,
+        temperature=temperature,
+        max_length=config.max_length,
+        hidden_size=int(encoder.model.config.hidden_size),
+        base_model=str(config.base_model or encoder.model_dir),
+        base_model_sha256=model_fingerprint(encoder.model_dir),
+        mode=config.mode,
+        backend=config.backend,
+        train=dataclasses.asdict(config),
+        train_data_sha256=data_fingerprint(train),
+        val_data_sha256=data_fingerprint(val),
+        threshold_rule=decision.rule,
+        versions=_versions(),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+    def build(tmp: Path) -> None:
+        report(0.93, "saving")
+        model.cpu().eval()
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / artifact.WEIGHTS_FILE))
+        (tmp / "encoder").mkdir()
+        encoder.model.config.to_json_file(str(tmp / artifact.ENCODER_CONFIG_FILE))
+        for name in TOKENIZER_FILES:
+            if (encoder.model_dir / name).is_file():
+                shutil.copy2(encoder.model_dir / name, tmp / name)
+        if config.export_onnx:
+            report(0.95, "exporting ONNX")
+            from .export import export_onnx
+
+            model_config.onnx_files = export_onnx(model, tmp, int(encoder.model.config.num_attention_heads),
+                                                  model_config.hidden_size)
+            metrics["int8_check"] = _int8_check(tmp, model_config, val, conf, top, oos_index)
+        artifact.write_json(tmp / artifact.CONFIG_FILE, model_config.to_dict())
+        artifact.write_json(tmp / artifact.METRICS_FILE, metrics)
+
+    path = artifact.write_atomically(Path(out_dir), build)
+    report(1.0, "done")
+    return path
+
+
+def stratified_split(examples: Sequence[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+    """Hold out `fraction` of each intent (at least one, and never an intent's
+    only example) for validation."""
+    rng = random.Random(seed)
+    by_intent: dict[str, list[Example]] = {}
+    for ex in examples:
+        by_intent.setdefault(ex.intent, []).append(ex)
+    train, val = [], []
+    for intent in sorted(by_intent):
+        group = by_intent[intent][:]
+        rng.shuffle(group)
+        n_val = min(len(group) - 1, max(1, round(len(group) * fraction)))
+        val += group[:n_val]
+        train += group[n_val:]
+    return train, val
+
+
+def fit_head(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    l2_grid: Sequence[float],
+    iterations: int,
+) -> tuple[nn.Linear, float, float]:
+    """Multinomial logistic regression on unit-length embeddings, fit with full-batch
+    L-BFGS (convex, so deterministic and quick). The L2 strength is picked on
+    validation accuracy; ties go to the stronger regularisation, which keeps
+    confidence lower on unfamiliar input."""
+    x = torch.from_numpy(x_train)
+    y = torch.from_numpy(y_train).long()
+    xv = torch.from_numpy(x_val)
+    scored = torch.from_numpy(y_val >= 0)
+    yv = torch.from_numpy(y_val).long()
+    num_labels = int(y_train.max()) + 1
+    best: tuple[float, float, nn.Linear] | None = None
+    for l2 in sorted(l2_grid, reverse=True):
+        head = nn.Linear(x.shape[1], num_labels)
+        nn.init.zeros_(head.weight)
+        nn.init.zeros_(head.bias)
+        opt = torch.optim.LBFGS(head.parameters(), lr=1.0, max_iter=iterations, history_size=20,
+                                line_search_fn="strong_wolfe", tolerance_grad=1e-6, tolerance_change=1e-9)
+
+        def closure(head: nn.Linear = head, opt: torch.optim.Optimizer = opt, l2: float = l2) -> torch.Tensor:
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(head(x), y) + l2 * head.weight.pow(2).sum()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        with torch.inference_mode():
+            acc = float((head(xv).argmax(1)[scored] == yv[scored]).float().mean()) if scored.any() else 0.0
+        if best is None or acc > best[0] + 1e-9:
+            best = (acc, l2, head)
+    assert best is not None
+    acc, l2, head = best
+    return head, l2, acc
+
+
+def finetune(
+    model: IntentModel,
+    tokenizer: TextTokenizer,
+    train: list[Example],
+    y_train: np.ndarray,
+    val: list[Example],
+    y_val: np.ndarray,
+    config: TrainConfig,
+    device: str,
+    progress: Callable[[float], None],
+) -> list[dict[str, float]]:
+    """Fine-tune encoder and head together (the head starts from the linear probe,
+    which keeps early updates from wrecking the pretrained features). Batches group
+    similar lengths and pad only to the batch's longest; the epoch with the best
+    validation accuracy is kept."""
+    rng = np.random.default_rng(config.seed)
+    ids = tokenizer.ids([ex.text for ex in train])
+    lengths = [len(x) for x in ids]
+    epochs = config.resolved_epochs()
+    steps_per_epoch = math.ceil(len(train) / config.batch_size)
+    total = epochs * steps_per_epoch
+    warmup = max(1, int(total * config.warmup_fraction))
+    params = [
+        {"params": list(model.encoder.parameters()), "lr": config.lr},
+        {"params": list(model.head.parameters()), "lr": config.lr * config.head_lr_multiplier},
+    ]
+    opt = torch.optim.AdamW(params, weight_decay=config.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup))))
+    loss_fn = nn.functional.cross_entropy
+    scored = y_val >= 0
+    best_acc, best_state = -1.0, None
+    history = []
+    step = 0
+    for epoch in range(epochs):
+        model.train()
+        t0 = time.perf_counter()
+        running = 0.0
+        for batch in _bucketed_batches(lengths, config.batch_size, rng):
+            input_ids, mask = tokenizer.pad([ids[i] for i in batch])
+            input_t = torch.from_numpy(input_ids).to(device)
+            mask_t = torch.from_numpy(mask).to(device)
+            target = torch.from_numpy(y_train[batch]).long().to(device)
+            with autocast(device):
+                logits = model(input_t, mask_t)
+            loss = loss_fn(logits.float(), target, label_smoothing=config.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            running += float(loss)
+            step += 1
+            progress(step / total)
+        logits = predict_logits(model, tokenizer, [ex.text for ex in val], device)
+        acc = float((logits.argmax(1)[scored] == y_val[scored]).mean()) if scored.any() else 0.0
+        history.append({"epoch": epoch + 1, "train_loss": running / steps_per_epoch, "val_accuracy": acc,
+                        "seconds": round(time.perf_counter() - t0, 1)})
+        if acc > best_acc:
+            best_acc = acc
+            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return history
+
+
+def predict_logits(model: IntentModel, tokenizer: TextTokenizer, texts: list[str], device: str,
+                   batch_size: int = 128) -> np.ndarray:
+    """(len(texts), labels) raw logits, in input order."""
+    model.eval()
+    ids = tokenizer.ids(texts)
+    out: np.ndarray | None = None
+    with torch.inference_mode():
+        for batch in length_sorted_batches([len(x) for x in ids], batch_size):
+            input_ids, mask = tokenizer.pad([ids[i] for i in batch])
+            logits = model(torch.from_numpy(input_ids).to(device), torch.from_numpy(mask).to(device))
+            if out is None:
+                out = np.zeros((len(texts), logits.shape[1]), dtype=np.float32)
+            out[batch] = logits.float().cpu().numpy()
+    return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+
+
+def _bucketed_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Shuffle, sort by length within pools of 50 batches, shuffle the batches:
+    random enough for SGD, with little padding."""
+    order = rng.permutation(len(lengths))
+    pool = batch_size * 50
+    batches = []
+    for start in range(0, len(order), pool):
+        part = sorted(order[start : start + pool], key=lambda i: lengths[i])
+        batches += [np.array(part[j : j + batch_size]) for j in range(0, len(part), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def _int8_check(model_dir: Path, config: ModelConfig, val: list[Example], fp32_conf: np.ndarray,
+                fp32_top: np.ndarray, oos_index: int | None) -> dict[str, Any]:
+    """Measure what int8 quantization costs on validation: agreement of the top
+    label with the fp32 model and the validation accuracy of each."""
+    from .predictor import OnnxRunner
+
+    if not val:
+        return {}
+    runner = OnnxRunner(model_dir / config.onnx_files["onnx-int8"], threads=None)
+    tokenizer = TextTokenizer(model_dir / "tokenizer.json", config.max_length)
+    logits = runner.logits(tokenizer, [ex.text for ex in val])
+    probs = softmax(logits, config.temperature)
+    top = probs.argmax(1)
+    gold = np.array([config.labels.index(ex.intent) if ex.intent in config.labels else -1 for ex in val])
+    scored = gold >= 0
+    return {
+        "top1_agreement_with_fp32": float((top == fp32_top).mean()),
+        "val_accuracy_fp32": float((fp32_top[scored] == gold[scored]).mean()) if scored.any() else None,
+        "val_accuracy_int8": float((top[scored] == gold[scored]).mean()) if scored.any() else None,
+    }
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _versions() -> dict[str, str]:
+    import onnxruntime
+    import transformers
+
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "onnxruntime": onnxruntime.__version__,
+            "numpy": np.__version__}
