@@ -224,8 +224,9 @@ def server_env(**extra: str) -> dict:
 
 
 class LiveServer:
-    def __init__(self, env_extra: dict | None = None) -> None:
-        self.port = free_port()
+    def __init__(self, env_extra: dict | None = None, port: int | None = None) -> None:
+        # A given port lets a test restart the server where its clients expect it.
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = REPO / "var" / f"live-server-{self.port}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -43,7 +43,7 @@
       greeting: "Hi there! How can we help you today?",
       botName: "Assistant",
       you: "You",
-      statusBot: "We usually reply in a few seconds",
+      statusBot: "Replies in a few seconds",
       statusWaiting: "Waiting for a member of our team",
       statusAgent: "You are chatting with {name}",
       statusAgentAnon: "You are chatting with our team",
@@ -85,7 +85,7 @@
       greeting: "Hallo! Wie können wir Ihnen helfen?",
       botName: "Assistent",
       you: "Sie",
-      statusBot: "Wir antworten meist in wenigen Sekunden",
+      statusBot: "Antwortet in wenigen Sekunden",
       statusWaiting: "Warten auf eine Person aus unserem Team",
       statusAgent: "Sie chatten mit {name}",
       statusAgentAnon: "Sie chatten mit unserem Team",
@@ -126,7 +126,7 @@
       greeting: "Bonjour ! Comment pouvons-nous vous aider ?",
       botName: "Assistant",
       you: "Vous",
-      statusBot: "Nous répondons en général en quelques secondes",
+      statusBot: "Répond en quelques secondes",
       statusWaiting: "En attente d'un membre de notre équipe",
       statusAgent: "Vous discutez avec {name}",
       statusAgentAnon: "Vous discutez avec notre équipe",
@@ -336,6 +336,7 @@
     ".name{font-size:12px;color:#4b5563;margin:0 0 3px 4px;font-weight:600}",
     ".same .name{display:none}",
     ".bubble{padding:9px 13px;border-radius:16px;white-space:pre-wrap;overflow-wrap:anywhere;word-break:break-word;background:#fff;border:1px solid #e5e7eb;border-bottom-left-radius:5px;box-shadow:0 1px 1px rgba(15,23,42,.04)}",
+    ".bubble a{color:var(--accent-strong);text-decoration:underline;text-underline-offset:2px}",
     ".visitor .bubble{background:var(--accent);color:var(--ink);border-color:transparent;border-radius:16px;border-bottom-right-radius:5px}",
     ".agent .bubble{border-color:#c7d2fe;background:#eef2ff}",
     ".pending .bubble{opacity:.75}",
@@ -515,9 +516,26 @@
       "div",
       { class: cls, "data-seq": m.seq, "data-key": m.seq ? "s" + m.seq : "c" + m.client_msg_id, "data-sender": m.sender + ":" + (m.agent_name || "") },
       h("div", { class: "name" + (m.sender === "visitor" ? " sr" : ""), text: senderName(m) }),
-      h("div", { class: "bubble", text: m.text }),
+      h("div", { class: "bubble" }, m.sender === "visitor" ? m.text : withLinks(m.text)),
       foot
     );
+  }
+
+  function withLinks(text) {
+    // Web addresses in answers become links; built as elements, never parsed as markup.
+    var out = document.createDocumentFragment();
+    var pattern = /\bhttps?:\/\/[^\s<>"']+/g;
+    var last = 0;
+    var match;
+    while ((match = pattern.exec(text))) {
+      var url = match[0].replace(/[.,;:!?)\]]+$/, "");
+      out.append(text.slice(last, match.index));
+      out.append(h("a", { href: url, target: "_blank", rel: "noopener noreferrer nofollow", text: url }));
+      last = match.index + url.length;
+      pattern.lastIndex = last;
+    }
+    out.append(text.slice(last));
+    return out;
   }
 
   function thumbButton(messageId, value) {
