@@ -517,6 +517,8 @@ def test_keyboard_screen_reader_and_phone_use_with_no_serious_axe_violations(pag
     # End chat, then rate with the keyboard.
     page.get_by_role("button", name="End chat").click()
     expect(page.get_by_role("group", name="Rate this conversation")).to_be_visible()
+    expect(page.get_by_role("button", name="End chat")).to_be_hidden()
+    expect(widget.input).to_be_hidden()
     assert run_axe(page) == []
     assert widget.shadow("return root.activeElement.getAttribute('aria-label')") == "1 out of 5"
     for _ in range(3):
