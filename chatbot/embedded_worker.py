@@ -29,5 +29,8 @@ def start() -> WorkController:
     )
     thread = threading.Thread(target=worker.start, name="embedded-celery-worker", daemon=True)
     thread.start()
+    from chatbot.nlu import serving
+
+    threading.Thread(target=serving.warm_up, name="intent-model-warm-up", daemon=True).start()
     log.info("embedded Celery worker started on queues %s", ", ".join(q.value for q in Queue))
     return worker

@@ -3,6 +3,7 @@
 import logging
 
 from celery import shared_task
+from celery.signals import worker_ready
 
 from chatbot.celery import Queue
 from chatbot.conversations import services
@@ -10,6 +11,13 @@ from chatbot.conversations.models import Message
 from chatbot.nlu import serving
 
 log = logging.getLogger(__name__)
+
+
+@worker_ready.connect
+def load_model_before_the_first_message(sender=None, **kwargs) -> None:
+    consumed = sender.app.amqp.queues.consume_from if sender is not None else None
+    if consumed and Queue.INFERENCE.value in consumed:
+        serving.warm_up()
 
 
 @shared_task(queue=Queue.INFERENCE)

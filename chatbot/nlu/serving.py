@@ -120,3 +120,13 @@ def predict(text: str, timeout: float = 30.0) -> tuple[object, int]:
     """(prediction, model version id) for one text, batched with concurrent calls."""
     model = current_model()
     return _batcher.submit(model.predictor, text).result(timeout=timeout), model.version_id
+
+
+def warm_up() -> None:
+    """Load the active model and run one prediction, so the first visitor does not wait for it."""
+    try:
+        predict("hello")
+    except NoActiveModel:
+        log.info("no active intent model yet; it will load with the first message after activation")
+    except Exception:  # a broken artifact must not stop the worker; the task reports it per message
+        log.exception("warming up the intent model failed")

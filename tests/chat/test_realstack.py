@@ -91,6 +91,7 @@ def frames_until_bot_message(ws, timeout: float) -> list[dict]:
 def test_demo_utterance_is_answered_over_the_real_stack(real_stack):
     worker = Worker()
     try:
+        worker.wait_for_log("ready.")
         ws, _, _ = open_chat(real_stack)
         client_msg_id = str(uuid.uuid4())
         ws.send(
@@ -115,20 +116,28 @@ def test_oversized_frame_is_refused_by_the_server(real_stack):
 
 
 def test_reply_is_delivered_exactly_once_after_the_worker_is_killed_mid_task(real_stack):
-    # A short visibility timeout, so the unacknowledged task comes back quickly.
-    worker = Worker(CELERY_VISIBILITY_TIMEOUT="4")
-    worker.wait_for_log("ready.")
-    ws, token, _ = open_chat(real_stack)
-    ws.send(json.dumps({"type": "user_message", "text": "hello there", "client_msg_id": str(uuid.uuid4())}))
-    # The first task loads the model; kill the worker while it holds the task.
-    worker.wait_for_log("reply_to_visitor_message[")
-    worker.kill()
-    assert not Message.objects.filter(sender="bot").exists(), "the worker finished before it was killed"
+    from django.db import connection, transaction
 
-    restarted = Worker(CELERY_VISIBILITY_TIMEOUT="4")
+    # A short visibility timeout, so the unacknowledged task comes back quickly.
+    workers = [Worker(CELERY_VISIBILITY_TIMEOUT="4")]
     try:
+        workers[0].wait_for_log("ready.")
+        ws, token, _ = open_chat(real_stack)
+        with transaction.atomic(), connection.cursor() as cursor:
+            # The worker reads the intents to choose its reply; the server
+            # storing the visitor's message does not. Locking that table keeps
+            # the worker inside the task, after its prediction, until it is killed.
+            cursor.execute("LOCK TABLE nlu_intent IN ACCESS EXCLUSIVE MODE")
+            ws.send(json.dumps({"type": "user_message", "text": "hello there", "client_msg_id": str(uuid.uuid4())}))
+            assert json.loads(ws.recv(timeout=10))["type"] == "ack"
+            workers[0].wait_for_log("reply_to_visitor_message[")
+            time.sleep(1)  # let it predict and reach the lock
+            workers[0].kill()
+        assert not Message.objects.filter(sender="bot").exists()
+
+        workers.append(Worker(CELERY_VISIBILITY_TIMEOUT="4"))
         frames = frames_until_bot_message(ws, timeout=90)
-        assert [f["type"] for f in frames] == ["ack", "typing", "message"]
+        assert [f["type"] for f in frames] == ["typing", "message"]
         assert frames[-1]["intent"] == "greeting"
         # Nothing more arrives: no second reply.
         with pytest.raises(TimeoutError):
@@ -140,4 +149,5 @@ def test_reply_is_delivered_exactly_once_after_the_worker_is_killed_mid_task(rea
         assert [(m["seq"], m["sender"]) for m in history["messages"]] == [(1, "visitor"), (2, "bot")]
         again.close()
     finally:
-        restarted.stop()
+        for worker in workers:
+            worker.stop()
