@@ -207,6 +207,8 @@ if not 0 < HOLDOUT_PERCENT < 100:
 ACTIVATION_MAX_F1_DROP = _env_or_fail(
     env.float, "ACTIVATION_MAX_F1_DROP", "Set it to a number between 0 and 1, like 0.05.", default=0.05
 )
+# Extra inference.TrainConfig fields for every training run (tests make it smaller).
+NLU_TRAIN_OPTIONS: dict = {}
 # Retrain every night (celery beat) when reviewers accepted new feedback.
 NIGHTLY_RETRAIN = _env_or_fail(env.bool, "NIGHTLY_RETRAIN", "Set NIGHTLY_RETRAIN to 1 or 0.", default=True)
 NIGHTLY_RETRAIN_HOUR = env.int("NIGHTLY_RETRAIN_HOUR", default=3)

@@ -17,6 +17,9 @@ CARD_CANDIDATE = re.compile(r"(?<![\w+])\d(?:[ -]?\d){12,18}(?!\w)")
 # brackets between them: "+49 30 1234567", "(555) 123-4567", "0612345678".
 PHONE = re.compile(r"(?<![\w])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d(?:[\s.-]?\d){6,14}(?!\w)")
 
+# Dates look like short phone numbers: "12.03.2024", "2024-03-12".
+DATE = re.compile(r"\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}[./-]\d{1,2}[./-]\d{1,2}")
+
 
 def luhn_ok(digits: str) -> bool:
     total = 0
@@ -50,4 +53,4 @@ def mask_pii(text: str) -> str:
         text = order_ids.sub("[order_id]", text)
     # Cards before phones: a card number also looks like a long phone number.
     text = _mask_cards(text)
-    return PHONE.sub("[phone]", text)
+    return PHONE.sub(lambda m: m.group() if DATE.fullmatch(m.group()) else "[phone]", text)

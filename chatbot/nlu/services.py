@@ -225,7 +225,7 @@ def train_version(
             progress(fraction * 0.9, stage)
 
     try:
-        config = TrainConfig(mode=version.mode, **train_options)
+        config = TrainConfig(mode=version.mode, **{**settings.NLU_TRAIN_OPTIONS, **train_options})
         path = train_intent_model(
             [Example(text=t, intent=i) for t, i in train], out_dir, config=config, progress=report
         )
