@@ -23,7 +23,10 @@ def split_model_dir() -> Path:
     from chatbot.nlu.evaluation import split_examples
     from inference import Example, TrainConfig, train_intent_model
 
-    target = TEST_CACHE / f"demo-split-model-{_fingerprint(DEMO_INTENTS, REPO / 'inference', REPO / 'chatbot/nlu/evaluation.py')}"
+    target = (
+        TEST_CACHE
+        / f"demo-split-model-{_fingerprint(DEMO_INTENTS, REPO / 'inference', REPO / 'chatbot/nlu/evaluation.py')}"
+    )
     if not target.exists():
         data = yaml.safe_load(DEMO_INTENTS.read_text())
         pairs = [(text, intent["name"]) for intent in data["intents"] for text in intent["examples"]]

@@ -18,7 +18,10 @@ from chatbot.nlu.pii import luhn_ok, mask_pii
         ("call me on +49 30 1234567", "call me on [phone]"),
         ("call (555) 123-4567 after six", "call [phone] after six"),
         ("my number is 0612345678", "my number is [phone]"),
-        ("NW-654321 to a@b.io, card 5555555555554444, tel +1 415 555 0100", "[order_id] to [email], card [card], tel [phone]"),
+        (
+            "NW-654321 to a@b.io, card 5555555555554444, tel +1 415 555 0100",
+            "[order_id] to [email], card [card], tel [phone]",
+        ),
     ],
 )
 def test_personal_data_is_masked(text, masked):

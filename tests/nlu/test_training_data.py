@@ -40,7 +40,9 @@ def snapshot() -> list[tuple[str, str]]:
 
 def test_csv_import_reports_added_duplicates_and_rejected_lines():
     TrainingExample.objects.create(intent=Intent.objects.create(name="greeting"), text="hi")
-    content = b"text,intent\nhi,greeting\nwhere is my parcel,order_status\n,order_status\nhello,not valid!\nhi,goodbye\n"
+    content = (
+        b"text,intent\nhi,greeting\nwhere is my parcel,order_status\n,order_status\nhello,not valid!\nhi,goodbye\n"
+    )
     report = import_training_data(content, "csv")
     assert (report.added, report.skipped, report.intents_created) == (1, 1, 1)
     assert report.rejected == [
@@ -52,7 +54,9 @@ def test_csv_import_reports_added_duplicates_and_rejected_lines():
 
 
 def test_jsonl_import_reads_one_object_a_line():
-    content = b'{"text": "hi", "intent": "greeting"}\n\n{"text": "bye", "intent": "goodbye"}\n{"text": 3, "intent": "x"}\n'
+    content = (
+        b'{"text": "hi", "intent": "greeting"}\n\n{"text": "bye", "intent": "goodbye"}\n{"text": 3, "intent": "x"}\n'
+    )
     report = import_training_data(content, "jsonl")
     assert report.added == 2 and report.rejected == ["line 4: text and intent must both be strings"]
 
