@@ -207,6 +207,9 @@ if not 0 < HOLDOUT_PERCENT < 100:
 ACTIVATION_MAX_F1_DROP = _env_or_fail(
     env.float, "ACTIVATION_MAX_F1_DROP", "Set it to a number between 0 and 1, like 0.05.", default=0.05
 )
+# ...judged only for intents with at least this many held-out examples (below it,
+# one example moves F1 by more than the margin); all intents count in macro-F1.
+ACTIVATION_MIN_SUPPORT = env.int("ACTIVATION_MIN_SUPPORT", default=10)
 # Extra inference.TrainConfig fields for every training run (tests make it smaller).
 NLU_TRAIN_OPTIONS: dict = {}
 # Retrain every night (celery beat) when reviewers accepted new feedback.

@@ -110,6 +110,10 @@ def activation_problems(report: dict, baseline: dict | None, max_drop: float | N
     if report["macro_f1"] < baseline["macro_f1"]:
         problems.append(f"macro-F1 {report['macro_f1']:.3f} is below the active version's {baseline['macro_f1']:.3f}")
     for change in per_intent_changes(report, baseline):
+        # With a handful of held-out examples one flip moves F1 by 0.1-0.25, far
+        # more than the margin: such intents are judged only through macro-F1.
+        if change.support < settings.ACTIVATION_MIN_SUPPORT:
+            continue
         if change.delta is not None and -change.delta > max_drop + 1e-9:
             problems.append(
                 f"F1 of {change.intent} drops {-change.delta:.3f} ({change.baseline_f1:.3f} -> {change.f1:.3f}), "

@@ -169,6 +169,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             "changes": changes,
             "max_drop": max_drop,
             "dropped": {c.intent for c in changes if c.delta is not None and -c.delta > max_drop + 1e-9},
+            "min_support": settings.ACTIVATION_MIN_SUPPORT,
             "problems": evaluation.activation_problems(report, baseline) if baseline else [],
             "progress": progress_payload(version),
             "can_activate": request.user.has_perm("nlu.activate_model"),
