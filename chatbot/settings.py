@@ -7,6 +7,7 @@ PostgreSQL and Redis (broker, result backend, channel layer, cache), with
 workers in their own processes.
 """
 
+import re
 from pathlib import Path
 
 import environ
@@ -201,6 +202,50 @@ MAX_MESSAGE_CHARS = 2000
 WS_AUTH_TIMEOUT_S = env.float("WS_AUTH_TIMEOUT_S", default=10.0)
 INFERENCE_THREADS = env.int("INFERENCE_THREADS", default=0) or None
 INFERENCE_DEVICE = env.str("INFERENCE_DEVICE", default="") or None
+
+# --- Review, retraining and model versions ------------------------------------
+
+# Answers above INTENT_CONFIDENCE_THRESHOLD but below this one still go to the
+# review inbox (Feedback "low_confidence").
+REVIEW_CONFIDENCE_THRESHOLD = _env_or_fail(
+    env.float, "REVIEW_CONFIDENCE_THRESHOLD", "Set it to a number between 0 and 1.", default=0.75
+)
+if not 0.0 <= REVIEW_CONFIDENCE_THRESHOLD <= 1.0:
+    raise ImproperlyConfigured("REVIEW_CONFIDENCE_THRESHOLD must be between 0 and 1.")
+# Order ids are masked as "[order_id]" before visitor text becomes training data.
+PII_ORDER_ID_PATTERN = env.str("PII_ORDER_ID_PATTERN", default=r"\bNW-?\d{6}\b")
+try:
+    re.compile(PII_ORDER_ID_PATTERN)
+except re.error as exc:
+    raise ImproperlyConfigured(
+        f"PII_ORDER_ID_PATTERN is not a valid regular expression ({exc}). Set it like \\bNW-?\\d{{6}}\\b."
+    ) from exc
+# Share of training examples held out for evaluation (by a hash of the text).
+HOLDOUT_PERCENT = env.int("HOLDOUT_PERCENT", default=20)
+if not 0 < HOLDOUT_PERCENT < 100:
+    raise ImproperlyConfigured("HOLDOUT_PERCENT must be between 1 and 99.")
+# A new version is refused activation if any intent's F1 falls by more than this.
+ACTIVATION_MAX_F1_DROP = _env_or_fail(
+    env.float, "ACTIVATION_MAX_F1_DROP", "Set it to a number between 0 and 1, like 0.05.", default=0.05
+)
+# ...judged only for intents with at least this many held-out examples (below it,
+# one example moves F1 by more than the margin); all intents count in macro-F1.
+ACTIVATION_MIN_SUPPORT = env.int("ACTIVATION_MIN_SUPPORT", default=10)
+# Extra inference.TrainConfig fields for every training run (tests make it smaller).
+NLU_TRAIN_OPTIONS: dict = {}
+# Retrain every night (celery beat) when reviewers accepted new feedback.
+NIGHTLY_RETRAIN = _env_or_fail(env.bool, "NIGHTLY_RETRAIN", "Set NIGHTLY_RETRAIN to 1 or 0.", default=True)
+NIGHTLY_RETRAIN_HOUR = env.int("NIGHTLY_RETRAIN_HOUR", default=3)
+if NIGHTLY_RETRAIN:
+    from celery.schedules import crontab
+
+    CELERY_BEAT_SCHEDULE = {
+        "nightly-retrain": {
+            "task": "chatbot.nlu.tasks.retrain_if_feedback",
+            "schedule": crontab(hour=NIGHTLY_RETRAIN_HOUR, minute=0),
+        }
+    }
+
 
 # --- HTTP -------------------------------------------------------------------
 

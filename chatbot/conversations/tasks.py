@@ -8,6 +8,7 @@ from celery.signals import worker_ready
 from chatbot.celery import Queue
 from chatbot.conversations import services
 from chatbot.conversations.models import Message
+from chatbot.nlu import services as nlu_services
 from chatbot.nlu import serving
 
 log = logging.getLogger(__name__)
@@ -38,3 +39,4 @@ def reply_to_visitor_message(message_id: int) -> None:
             model_version_id=version_id,
         )
     services.answer_visitor_message(message_id, prediction)
+    nlu_services.note_low_confidence(message_id)

@@ -63,7 +63,12 @@ class ModelVersion(models.Model):
         READY = "ready"
         FAILED = "failed"
 
+    OPEN_STATUSES = (Status.QUEUED, Status.TRAINING, Status.EVALUATING)
+
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    # True while queued, training or evaluating; unique while True, so two
+    # requests racing in cannot both start a run (on SQLite as on PostgreSQL).
+    busy = models.BooleanField(default=False)
     mode = models.CharField(max_length=10, default="fast")
     progress = models.FloatField(default=0.0)
     stage = models.CharField(max_length=200, blank=True)
@@ -72,8 +77,17 @@ class ModelVersion(models.Model):
     data_hash = models.CharField(max_length=64, blank=True)
     example_count = models.PositiveIntegerField(default=0)
     metrics = models.JSONField(default=dict, blank=True)
+    # The evaluation on the held-out split (inference.evaluate's report plus the
+    # held-out examples), and the version that was active then, scored on the same split.
+    report = models.JSONField(default=dict, blank=True)
+    baseline_version = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    baseline_report = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
+    # Set by the nightly retrain: activate when ready, if the activation rules allow it.
+    activate_when_ready = models.BooleanField(default=False)
     is_active = models.BooleanField(default=False)
+    # Why the last activation passed the rules anyway (forced), or that it was a rollback.
+    activation_note = models.CharField(max_length=500, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -89,6 +103,11 @@ class ModelVersion(models.Model):
         ordering = ["-id"]
         constraints = [
             models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="one_active_model"),
+            models.UniqueConstraint(fields=["busy"], condition=Q(busy=True), name="one_training_at_a_time"),
+        ]
+        permissions = [
+            ("train_model", "Can start training a new model version"),
+            ("activate_model", "Can activate or roll back a model version"),
         ]
 
     def __str__(self) -> str:
@@ -121,12 +140,20 @@ class Feedback(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The example an accepted feedback became (its text masked for PII).
+    training_example = models.ForeignKey(
+        TrainingExample, null=True, blank=True, on_delete=models.SET_NULL, related_name="feedback"
+    )
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(fields=["message", "source"], name="one_feedback_per_source"),
         ]
+        indexes = [models.Index(fields=["status", "created_at"])]
 
     def __str__(self) -> str:
         return f"{self.source} on message {self.message_id}"

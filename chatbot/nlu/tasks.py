@@ -10,3 +10,9 @@ from chatbot.nlu import services
 @shared_task(queue=Queue.TRAINING, time_limit=settings.CELERY_TRAINING_TIME_LIMIT)
 def train_model_version(version_id: int) -> None:
     services.train_version(version_id)
+
+
+@shared_task(queue=Queue.DEFAULT)
+def retrain_if_feedback() -> None:
+    """Nightly (celery beat): retrain when reviewers accepted feedback since the last version."""
+    services.retrain_if_feedback()

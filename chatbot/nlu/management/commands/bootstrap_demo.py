@@ -17,8 +17,8 @@ class Command(BaseCommand):
         if services.active_version() is not None:
             self.stdout.write(f"Using the active intent model {services.active_version()}.")
             return
-        stale = ModelVersion.objects.filter(status__in=["queued", "training", "evaluating"])
-        stale.update(status=ModelVersion.Status.FAILED, error="Interrupted before it finished.")
+        stale = ModelVersion.objects.filter(status__in=ModelVersion.OPEN_STATUSES)
+        stale.update(status=ModelVersion.Status.FAILED, busy=False, error="Interrupted before it finished.")
         version = services.request_training(mode="fast")
         version = train_with_progress_bar(version.pk)
         if version.status != ModelVersion.Status.READY:

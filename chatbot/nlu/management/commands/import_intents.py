@@ -1,28 +1,31 @@
-"""Import training data: the demo YAML schema or CSV `text,intent`."""
+"""Import training data: CSV text,intent, JSONL, Rasa nlu.yml or the store YAML."""
 
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from chatbot.nlu import services
+from chatbot.nlu import training_data
 
 
 class Command(BaseCommand):
-    help = "Import intents, examples and responses from a YAML file, or examples from a CSV text,intent file."
+    help = (
+        "Import training examples from CSV (text,intent), JSONL, Rasa nlu.yml (3.1), or intents with "
+        "responses from the store YAML. The format follows the file name unless --format is given."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("path", type=Path)
+        parser.add_argument("--format", choices=list(training_data.FORMATS), dest="fmt")
 
-    def handle(self, path: Path, **options):
+    def handle(self, path: Path, fmt: str | None, **options):
         if not path.is_file():
             raise CommandError(f"{path} is not a file.")
+        content = path.read_bytes()
         try:
-            if path.suffix.lower() == ".csv":
-                report = services.import_examples_csv(path.read_bytes())
-            else:
-                report = services.import_intents_yaml(path)
-        except services.ImportError_ as exc:
-            raise CommandError(f"{exc} Nothing was imported.") from exc
+            fmt = fmt or training_data.detect_format(path.name, content)
+            report = training_data.import_training_data(content, fmt)
+        except training_data.ImportFailed as exc:
+            raise CommandError(f"{path}: {exc} Nothing was imported.") from exc
         for reason in report.rejected:
             self.stderr.write(f"rejected {reason}")
         self.stdout.write(str(report))

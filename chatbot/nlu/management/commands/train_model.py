@@ -14,8 +14,9 @@ class Command(BaseCommand):
         parser.add_argument("--mode", choices=["fast", "full"], default="fast")
         parser.add_argument("--queue", action="store_true", help="hand the run to a training worker instead")
         parser.add_argument("--activate", action="store_true", help="activate the new version when it is ready")
+        parser.add_argument("--force", action="store_true", help="activate even if it is worse than the active one")
 
-    def handle(self, mode: str, queue: bool, activate: bool, **options):
+    def handle(self, mode: str, queue: bool, activate: bool, force: bool, **options):
         try:
             version = services.request_training(mode=mode)
         except services.TrainingRefused as exc:
@@ -27,10 +28,31 @@ class Command(BaseCommand):
         version = train_with_progress_bar(version.pk)
         if version.status != version.Status.READY:
             raise CommandError(f"Training failed: {version.error}")
-        self.stdout.write(f"Trained {version}: {version.metrics}")
+        self.stdout.write(f"Trained {version} in {version.metrics.get('train_seconds', '?')} s.")
+        self.stdout.write(describe_evaluation(version))
         if activate:
-            services.activate_model_version(version.pk)
+            try:
+                services.activate_model_version(version.pk, force=force)
+            except services.ActivationRefused as exc:
+                raise CommandError(str(exc)) from exc
             self.stdout.write(f"Activated {version}.")
+
+
+def describe_evaluation(version) -> str:
+    """Held-out figures of the new version and of the version that was active."""
+    if not version.report:
+        return "Not evaluated: too few examples to hold any out."
+    lines = [
+        f"Held-out split: {version.metrics.get('holdout_examples')} examples "
+        f"(trained on {version.metrics.get('train_examples')}).",
+        f"  new v{version.pk}: accuracy {version.report['accuracy']:.4f}, macro-F1 {version.report['macro_f1']:.4f}",
+    ]
+    if version.baseline_report:
+        base = version.baseline_report
+        lines.append(
+            f"  active v{version.baseline_version_id}: accuracy {base['accuracy']:.4f}, macro-F1 {base['macro_f1']:.4f}"
+        )
+    return "\n".join(lines)
 
 
 def train_with_progress_bar(version_id: int):

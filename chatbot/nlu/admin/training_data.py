@@ -1,0 +1,122 @@
+"""Intents with their examples and responses; import and export of training data."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
+
+from chatbot.nlu import training_data
+from chatbot.nlu.models import Intent, Response, TrainingExample
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+
+
+class TrainingExampleInline(admin.TabularInline):
+    model = TrainingExample
+    fields = ["text", "source", "created_at"]
+    readonly_fields = ["created_at"]
+    extra = 1
+
+
+class ResponseInline(admin.StackedInline):
+    model = Response
+    fields = ["text", "quick_replies", "position"]
+    extra = 0
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(help_text="CSV text,intent; JSONL; Rasa nlu.yml (3.1); or the store YAML with responses.")
+    format = forms.ChoiceField(
+        choices=[("", "From the file name"), *training_data.FORMATS.items()], required=False, label="Format"
+    )
+
+
+@admin.register(Intent)
+class IntentAdmin(admin.ModelAdmin):
+    list_display = ["name", "description", "handoff", "example_count", "response_count"]
+    search_fields = ["name", "description", "examples__text"]
+    list_filter = ["handoff", "examples__source"]
+    inlines = [ResponseInline, TrainingExampleInline]
+    change_list_template = "admin/nlu/intent/change_list.html"
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                example_total=Count("examples", distinct=True),
+                response_total=Count("responses", distinct=True),
+            )
+        )
+
+    @admin.display(description="examples", ordering="example_total")
+    def example_count(self, intent: Intent) -> int:
+        return intent.example_total
+
+    @admin.display(description="responses", ordering="response_total")
+    def response_count(self, intent: Intent) -> int:
+        return intent.response_total
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("import/", wrap(self.import_view), name="nlu_intent_import"),
+            path("export/<str:fmt>/", wrap(self.export_view), name="nlu_intent_export"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "export_formats": training_data.FORMATS}
+        return super().changelist_view(request, extra_context)
+
+    def import_view(self, request):
+        if not request.user.has_perm("nlu.add_trainingexample"):
+            raise PermissionDenied
+        report = None
+        form = ImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            if upload.size > MAX_UPLOAD_BYTES:
+                form.add_error("file", f"The file is larger than {MAX_UPLOAD_BYTES // 1024 // 1024} MB.")
+            else:
+                content = upload.read()
+                try:
+                    fmt = form.cleaned_data["format"] or training_data.detect_format(upload.name, content)
+                    report = training_data.import_training_data(content, fmt)
+                except training_data.ImportFailed as exc:
+                    form.add_error("file", f"{exc} Nothing was imported.")
+                else:
+                    messages.success(request, f"Imported {upload.name}: {report}.")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Import training data",
+            "form": form,
+            "report": report,
+        }
+        return TemplateResponse(request, "admin/nlu/intent/import.html", context)
+
+    def export_view(self, request, fmt: str):
+        if not request.user.has_perm("nlu.view_trainingexample"):
+            raise PermissionDenied
+        if fmt not in training_data.FORMATS:
+            messages.error(request, f"Unknown export format {fmt!r}.")
+            return redirect("admin:nlu_intent_changelist")
+        content_type, extension = training_data.CONTENT_TYPES[fmt]
+        response = HttpResponse(training_data.export_training_data(fmt), content_type=f"{content_type}; charset=utf-8")
+        name = "nlu.yml" if fmt == "rasa" else f"training-data.{extension}"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+
+@admin.register(TrainingExample)
+class TrainingExampleAdmin(admin.ModelAdmin):
+    list_display = ["text", "intent", "source", "created_at"]
+    list_filter = ["source", "intent"]
+    search_fields = ["text", "intent__name"]
+    autocomplete_fields = ["intent"]
+    list_select_related = ["intent"]
