@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "channels",
     "chatbot.nlu",
     "chatbot.conversations",
+    "chatbot.agents",
 ]
 
 MIDDLEWARE = [
