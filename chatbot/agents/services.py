@@ -196,9 +196,9 @@ class Queue:
 def queue_for(agent) -> Queue:
     """Waiting conversations oldest first, then the agent's own, then other
     agents', then the bot's live ones (most recent first)."""
+    # What the visitor said last is what an agent scanning the queue needs.
     last_text = (
-        Message.objects.filter(conversation=OuterRef("pk"), internal=False)
-        .exclude(sender=Message.Sender.SYSTEM)
+        Message.objects.filter(conversation=OuterRef("pk"), sender=Message.Sender.VISITOR)
         .order_by("-seq")
         .values("text")[:1]
     )
@@ -238,3 +238,7 @@ def agent_message_frame(message: Message) -> dict:
     if message.author is not None:
         frame["agent_name"] = display_name(message.author)
     return frame
+
+
+def handoff_reason_text(reason: str) -> str:
+    return chat.HANDOFF_REASONS.get(reason, reason)
