@@ -128,7 +128,9 @@ else:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 60},
+            # redis-py 8 times reads out after 5 s by default, exactly the layer's
+            # blocking-pop time: give the socket more than that.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "capacity": 1000, "expiry": 60},
         }
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
@@ -151,7 +153,13 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_VISIBILITY_TIMEOUT = _env_or_fail(
     env.int, "CELERY_VISIBILITY_TIMEOUT", "Set it to a number of seconds.", default=7200
 )
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    # Look for tasks whose worker died every quarter of the timeout (at most a
+    # minute), instead of kombu's default of about 100 s whatever the timeout.
+    "unacked_restore_interval": max(1, min(60, CELERY_VISIBILITY_TIMEOUT // 4)),
+    "unacked_restore_throttle": 1,
+}
 if EMBEDDED:
     # The in-process broker is polled: poll often so a reply is not held back.
     CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = 0.005

@@ -89,8 +89,7 @@ def choose_threshold(
         good = conf[correct]
         threshold = float(np.quantile(good, in_scope_reject_rate)) if len(good) else 0.0
         in_acc = float((correct & (conf >= threshold)).sum() / max(1, in_scope.sum()))
-        return OosDecision(threshold, f"quantile {in_scope_reject_rate:g} of correct in-scope confidence",
-                           in_acc, None)
+        return OosDecision(threshold, f"quantile {in_scope_reject_rate:g} of correct in-scope confidence", in_acc, None)
 
     candidates = np.unique(np.concatenate([[0.0], conf]))
     best = (-1.0, 0.0, 0.0, 0.0)
@@ -103,5 +102,4 @@ def choose_threshold(
         if score > best[0] + 1e-12:
             best = (score, float(t), float(in_acc), float(oos_rec))
     _, t, in_acc, oos_rec = best
-    return OosDecision(t, "max balanced accuracy (in-scope accuracy + oos recall) / 2 on validation",
-                       in_acc, oos_rec)
+    return OosDecision(t, "max balanced accuracy (in-scope accuracy + oos recall) / 2 on validation", in_acc, oos_rec)

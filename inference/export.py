@@ -32,8 +32,11 @@ def export_onnx(model: IntentModel, out_dir: Path, num_heads: int, hidden_size: 
             dynamo=False,
             input_names=["input_ids", "attention_mask"],
             output_names=["logits"],
-            dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
-                          "logits": {0: "batch"}},
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "seq"},
+                "attention_mask": {0: "batch", 1: "seq"},
+                "logits": {0: "batch"},
+            },
             opset_version=17,
             do_constant_folding=True,
         )
@@ -51,8 +54,9 @@ def _fuse_bert(src: Path, dst: Path, num_heads: int, hidden_size: int) -> None:
     from onnxruntime.transformers import optimizer
 
     logging.getLogger("onnxruntime").setLevel(logging.ERROR)
-    opt = optimizer.optimize_model(str(src), model_type="bert", num_heads=num_heads, hidden_size=hidden_size,
-                                   opt_level=1, use_gpu=False)
+    opt = optimizer.optimize_model(
+        str(src), model_type="bert", num_heads=num_heads, hidden_size=hidden_size, opt_level=1, use_gpu=False
+    )
     opt.save_model_to_file(str(dst))
 
 
@@ -64,6 +68,11 @@ def _quantize(src: Path, dst: Path) -> None:
 
     # Fused ops come from onnxruntime's own domain, where shape inference cannot
     # type their outputs; they are float tensors.
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=False,
-                     op_types_to_quantize=["MatMul", "Attention", "Gemm"],
-                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    quantize_dynamic(
+        str(src),
+        str(dst),
+        weight_type=QuantType.QInt8,
+        per_channel=False,
+        op_types_to_quantize=["MatMul", "Attention", "Gemm"],
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )

@@ -80,8 +80,9 @@ def _batched(run, tokenizer: TextTokenizer, texts: list[str], batch_size: int) -
 class Predictor:
     """A loaded intent model. Build with Predictor.load(model_dir)."""
 
-    def __init__(self, model_dir: Path, config: ModelConfig, model_id: str, backend: str, runner: object,
-                 device: str) -> None:
+    def __init__(
+        self, model_dir: Path, config: ModelConfig, model_id: str, backend: str, runner: object, device: str
+    ) -> None:
         self.model_dir = model_dir
         self.config = config
         self.model_id = model_id
@@ -102,8 +103,9 @@ class Predictor:
         return self.config.threshold
 
     @classmethod
-    def load(cls, model_dir: str | Path, *, device: str | None = None, threads: int | None = None,
-             backend: str | None = None) -> Predictor:
+    def load(
+        cls, model_dir: str | Path, *, device: str | None = None, threads: int | None = None, backend: str | None = None
+    ) -> Predictor:
         """Verify checksums, build the chosen backend and warm it up.
         threads: intra-op threads (default $INFERENCE_THREADS, else all cores).
         backend: "onnx-int8", "onnx", "torch" or None/"auto" (artifact's choice,
@@ -167,8 +169,9 @@ def _choose_backend(requested: str, config: ModelConfig, model_dir: Path, device
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {requested!r}")
     if requested != "auto":
         if requested != "torch" and requested not in config.onnx_files:
-            raise ArtifactError(f"{model_dir} has no {requested} export; retrain with export_onnx=True "
-                                "or use backend='torch'.")
+            raise ArtifactError(
+                f"{model_dir} has no {requested} export; retrain with export_onnx=True or use backend='torch'."
+            )
         return requested
     if device.startswith("cuda") or not config.onnx_files:
         return "torch"  # on a GPU torch is the fast path; the ONNX files are CPU-only

@@ -12,7 +12,7 @@ THREADS_ENV = "INFERENCE_THREADS"
 
 
 def choose_device(preferred: str | None = None) -> str:
-    """"cuda" when a GPU is usable, else "cpu"; an explicit choice wins, but asking
+    """ "cuda" when a GPU is usable, else "cpu"; an explicit choice wins, but asking
     for CUDA on a machine without it falls back to CPU rather than crashing a worker."""
     if preferred:
         if preferred.startswith("cuda") and not torch.cuda.is_available():

@@ -91,11 +91,23 @@ def train_intent_model(
     model.to(device)
     history: list[dict[str, float]] = []
     if full:
-        history = finetune(model, encoder.tokenizer, train, y_train, val, y_val, config, device,
-                           lambda f: report(embed_share + 0.05 + f * 0.75, "fine-tuning encoder"))
+        history = finetune(
+            model,
+            encoder.tokenizer,
+            train,
+            y_train,
+            val,
+            y_val,
+            config,
+            device,
+            lambda f: report(embed_share + 0.05 + f * 0.75, "fine-tuning encoder"),
+        )
     report(0.9, "calibrating")
-    val_logits = (predict_logits(model, encoder.tokenizer, [ex.text for ex in val], device)
-                  if full else x_val @ head.weight.detach().numpy().T + head.bias.detach().numpy())
+    val_logits = (
+        predict_logits(model, encoder.tokenizer, [ex.text for ex in val], device)
+        if full
+        else x_val @ head.weight.detach().numpy().T + head.bias.detach().numpy()
+    )
     scored = y_val >= 0
     temperature = fit_temperature(val_logits[scored], y_val[scored])
     probs = softmax(val_logits, temperature)
@@ -150,8 +162,9 @@ def train_intent_model(
             report(0.95, "exporting ONNX")
             from .export import export_onnx
 
-            model_config.onnx_files = export_onnx(model, tmp, int(encoder.model.config.num_attention_heads),
-                                                  model_config.hidden_size)
+            model_config.onnx_files = export_onnx(
+                model, tmp, int(encoder.model.config.num_attention_heads), model_config.hidden_size
+            )
             metrics["int8_check"] = _int8_check(tmp, model_config, val, conf, top, oos_index)
         artifact.write_json(tmp / artifact.CONFIG_FILE, model_config.to_dict())
         artifact.write_json(tmp / artifact.METRICS_FILE, metrics)
@@ -201,8 +214,15 @@ def fit_head(
         head = nn.Linear(x.shape[1], num_labels)
         nn.init.zeros_(head.weight)
         nn.init.zeros_(head.bias)
-        opt = torch.optim.LBFGS(head.parameters(), lr=1.0, max_iter=iterations, history_size=20,
-                                line_search_fn="strong_wolfe", tolerance_grad=1e-6, tolerance_change=1e-9)
+        opt = torch.optim.LBFGS(
+            head.parameters(),
+            lr=1.0,
+            max_iter=iterations,
+            history_size=20,
+            line_search_fn="strong_wolfe",
+            tolerance_grad=1e-6,
+            tolerance_change=1e-9,
+        )
 
         def closure(head: nn.Linear = head, opt: torch.optim.Optimizer = opt, l2: float = l2) -> torch.Tensor:
             opt.zero_grad()
@@ -248,7 +268,8 @@ def finetune(
     ]
     opt = torch.optim.AdamW(params, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup))))
+        opt, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup)))
+    )
     loss_fn = nn.functional.cross_entropy
     scored = y_val >= 0
     best_acc, best_state = -1.0, None
@@ -276,8 +297,14 @@ def finetune(
             progress(step / total)
         logits = predict_logits(model, tokenizer, [ex.text for ex in val], device)
         acc = float((logits.argmax(1)[scored] == y_val[scored]).mean()) if scored.any() else 0.0
-        history.append({"epoch": epoch + 1, "train_loss": running / steps_per_epoch, "val_accuracy": acc,
-                        "seconds": round(time.perf_counter() - t0, 1)})
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": running / steps_per_epoch,
+                "val_accuracy": acc,
+                "seconds": round(time.perf_counter() - t0, 1),
+            }
+        )
         if acc > best_acc:
             best_acc = acc
             best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
@@ -287,8 +314,9 @@ def finetune(
     return history
 
 
-def predict_logits(model: IntentModel, tokenizer: TextTokenizer, texts: list[str], device: str,
-                   batch_size: int = 128) -> np.ndarray:
+def predict_logits(
+    model: IntentModel, tokenizer: TextTokenizer, texts: list[str], device: str, batch_size: int = 128
+) -> np.ndarray:
     """(len(texts), labels) raw logits, in input order."""
     model.eval()
     ids = tokenizer.ids(texts)
@@ -315,8 +343,14 @@ def _bucketed_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Ge
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def _int8_check(model_dir: Path, config: ModelConfig, val: list[Example], fp32_conf: np.ndarray,
-                fp32_top: np.ndarray, oos_index: int | None) -> dict[str, Any]:
+def _int8_check(
+    model_dir: Path,
+    config: ModelConfig,
+    val: list[Example],
+    fp32_conf: np.ndarray,
+    fp32_top: np.ndarray,
+    oos_index: int | None,
+) -> dict[str, Any]:
     """Measure what int8 quantization costs on validation: agreement of the top
     label with the fp32 model and the validation accuracy of each."""
     from .predictor import OnnxRunner
@@ -347,6 +381,10 @@ def _versions() -> dict[str, str]:
     import onnxruntime
     import transformers
 
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "transformers": transformers.__version__, "onnxruntime": onnxruntime.__version__,
-            "numpy": np.__version__}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "numpy": np.__version__,
+    }

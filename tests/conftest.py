@@ -224,14 +224,14 @@ def server_env(**extra: str) -> dict:
 
 
 class LiveServer:
-    def __init__(self, env_extra: dict | None = None) -> None:
-        self.port = free_port()
+    def __init__(self, env_extra: dict | None = None, args: list[str] | None = None, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = REPO / "var" / f"live-server-{self.port}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log = self.log_path.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "serve", "--port", str(self.port)],
+            [sys.executable, "manage.py", "serve", "--port", str(self.port), *(args or [])],
             cwd=REPO,
             env=server_env(**(env_extra or {})),
             stdout=self.log,

@@ -401,7 +401,12 @@ def message_frame(message: Message) -> dict:
     if message.sender == Message.Sender.VISITOR and message.client_msg_id:
         frame["client_msg_id"] = str(message.client_msg_id)
     if message.sender == Message.Sender.BOT:
-        frame.update(intent=message.intent, confidence=message.confidence, quick_replies=message.quick_replies)
+        frame.update(
+            intent=message.intent,
+            confidence=message.confidence,
+            quick_replies=message.quick_replies,
+            reply_to=message.reply_to_id,
+        )
     if message.sender == Message.Sender.AGENT and message.author is not None:
         frame["agent_name"] = message.author.get_full_name() or message.author.get_username()
     return frame

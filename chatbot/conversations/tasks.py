@@ -18,16 +18,15 @@ def reply_to_visitor_message(message_id: int) -> None:
     if text is None or Message.objects.filter(reply_to_id=message_id).exists():
         return
     try:
-        model = serving.current_model()
+        result, version_id = serving.predict(text)
     except serving.NoActiveModel:
         log.warning("no active intent model; answering message %s with the fallback", message_id)
         prediction = services.BotPrediction(intent="", confidence=0.0, out_of_scope=True, model_version_id=None)
     else:
-        result = model.predictor.predict([text])[0]
         prediction = services.BotPrediction(
             intent=result.intent,
             confidence=float(result.confidence),
             out_of_scope=bool(result.out_of_scope),
-            model_version_id=model.version_id,
+            model_version_id=version_id,
         )
     services.answer_visitor_message(message_id, prediction)

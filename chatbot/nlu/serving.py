@@ -2,7 +2,9 @@
 the active version changes, never used half-loaded."""
 
 import logging
+import queue
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -60,3 +62,61 @@ def current_model() -> LoadedModel:
         )
         _current = LoadedModel(version_id=row["id"], predictor=predictor)
         return _current
+
+
+class MicroBatcher:
+    """Runs the predictions that task threads ask for at the same moment as one
+    forward pass.
+
+    It never waits for a batch to fill: it takes whatever is queued when the
+    model is free, so a lone message goes straight through, and messages that
+    arrive during a forward pass share the next one. Requests are grouped by
+    predictor, so a hot swap mid-queue answers each with the model it asked.
+    """
+
+    def __init__(self, max_batch: int = 64) -> None:
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def submit(self, predictor, text: str) -> Future:
+        future: Future = Future()
+        self._queue.put((predictor, text, future))
+        if self._thread is None:
+            with self._start_lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="intent-micro-batcher", daemon=True)
+                    self._thread.start()
+        return future
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            groups: dict[int, list] = {}
+            for item in batch:
+                groups.setdefault(id(item[0]), []).append(item)
+            for items in groups.values():
+                predictor = items[0][0]
+                try:
+                    results = predictor.predict([text for _, text, _ in items])
+                except Exception as exc:  # each waiting task gets the error
+                    for _, _, future in items:
+                        future.set_exception(exc)
+                    continue
+                for (_, _, future), result in zip(items, results, strict=True):
+                    future.set_result(result)
+
+
+_batcher = MicroBatcher()
+
+
+def predict(text: str, timeout: float = 30.0) -> tuple[object, int]:
+    """(prediction, model version id) for one text, batched with concurrent calls."""
+    model = current_model()
+    return _batcher.submit(model.predictor, text).result(timeout=timeout), model.version_id

@@ -32,7 +32,9 @@ class Command(BaseCommand):
 
             embedded_worker.start()
         elif not no_workers:
-            for queue, pool in ((Queue.INFERENCE, "solo"), (Queue.DEFAULT, "threads"), (Queue.TRAINING, "solo")):
+            # Inference: threads share one model in one process (CUDA is not
+            # fork-safe) and their predictions are micro-batched.
+            for queue, pool in ((Queue.INFERENCE, "threads"), (Queue.DEFAULT, "threads"), (Queue.TRAINING, "solo")):
                 children.append(
                     subprocess.Popen(
                         [

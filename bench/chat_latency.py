@@ -1,0 +1,213 @@
+"""Visitor-message-to-bot-reply latency on the real stack.
+
+Starts the product as it runs in production on this machine (`manage.py serve`
+with its worker processes, PostgreSQL, Redis), then N visitors over real
+websockets each send a message every `--interval` seconds for `--duration`
+seconds. Prints p50/p95/p99 latency, replies per second, lost and duplicated
+replies, and the machine.
+
+    python bench/chat_latency.py --visitors 50 --interval 2 --duration 60
+"""
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import platform
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import websockets
+
+REPO = Path(__file__).resolve().parent.parent
+UTTERANCES = [
+    "where is my order?",
+    "hi there",
+    "how do I return a lamp?",
+    "how long does shipping to the US take?",
+    "can I pay with paypal?",
+    "my package arrived damaged",
+    "I forgot my password",
+    "do you sell gift cards?",
+    "thanks, that helps",
+    "can I talk to a real person?",
+]
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = os.getloadavg()
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}, "
+        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prepare_database(env: dict) -> None:
+    import psycopg
+
+    name = env["DATABASE_URL"].rsplit("/", 1)[1]
+    admin_url = env["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+    for command in (["migrate", "--noinput", "-v0"], ["bootstrap_demo"]):
+        subprocess.run([sys.executable, "manage.py", *command], cwd=REPO, env=env, check=True)
+
+
+def start_server(env: dict, port: int) -> subprocess.Popen:
+    log = (REPO / "var" / "bench-server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "serve", "--port", str(port)],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return process
+        except OSError:
+            time.sleep(0.5)
+    process.kill()
+    raise SystemExit("the server did not become healthy; see var/bench-server.log")
+
+
+class Visitor:
+    def __init__(self, base: str, index: int) -> None:
+        self.base = base
+        self.index = index
+        self.sent: dict[str, float] = {}  # client_msg_id -> send time
+        self.acked: dict[int, str] = {}  # visitor message id -> client_msg_id
+        self.replies: dict[int, list[float]] = {}  # visitor message id -> reply arrival times
+
+    async def run(self, interval: float, duration: float, grace: float) -> None:
+        request = urllib.request.Request(self.base + "/api/widget/sessions", data=b"{}", method="POST")
+        token = (await asyncio.to_thread(lambda: json.load(urllib.request.urlopen(request))))["token"]
+        url = self.base.replace("http", "ws") + "/ws/chat/"
+        async with websockets.connect(url, origin=self.base) as ws:
+            await ws.send(json.dumps({"type": "auth", "token": token, "last_seq": 0}))
+            receiver = asyncio.create_task(self.receive(ws))
+            await asyncio.sleep(random.uniform(0, interval))  # spread the visitors out
+            utterances = itertools.cycle(random.sample(UTTERANCES, len(UTTERANCES)))
+            end = time.monotonic() + duration
+            while time.monotonic() < end:
+                client_msg_id = str(uuid.uuid4())
+                self.sent[client_msg_id] = time.perf_counter()
+                await ws.send(
+                    json.dumps({"type": "user_message", "text": next(utterances), "client_msg_id": client_msg_id})
+                )
+                await asyncio.sleep(interval)
+            await asyncio.sleep(grace)
+            receiver.cancel()
+
+    async def receive(self, ws) -> None:
+        async for raw in ws:
+            now = time.perf_counter()
+            frame = json.loads(raw)
+            if frame["type"] == "ack":
+                self.acked[frame["message_id"]] = frame["client_msg_id"]
+            elif frame["type"] == "message" and frame["sender"] == "bot" and frame.get("reply_to"):
+                self.replies.setdefault(frame["reply_to"], []).append(now)
+            elif frame["type"] == "error":
+                print(f"visitor {self.index}: error {frame['code']}", file=sys.stderr)
+
+
+async def load(base: str, visitors: int, interval: float, duration: float, grace: float) -> list[Visitor]:
+    crowd = [Visitor(base, i) for i in range(visitors)]
+    await asyncio.gather(*(v.run(interval, duration, grace) for v in crowd))
+    return crowd
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--visitors", type=int, default=50)
+    parser.add_argument("--interval", type=float, default=2.0, help="seconds between one visitor's messages")
+    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--grace", type=float, default=10.0, help="seconds to wait for late replies")
+    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/chatbot_bench")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/5")
+    args = parser.parse_args()
+
+    env = {
+        **os.environ,
+        "DEBUG": "1",
+        "DATABASE_URL": args.database_url,
+        "REDIS_URL": args.redis_url,
+        "MODEL_DIR": str(REPO / "var" / "bench-models"),
+        "LOG_LEVEL": "WARNING",
+        # The benchmark's visitors send faster than a person may.
+        "RATE_LIMIT_MESSAGES": "1000",
+        "HF_HUB_OFFLINE": "1",
+    }
+    (REPO / "var").mkdir(exist_ok=True)
+    import redis
+
+    redis.Redis.from_url(args.redis_url).flushdb()
+    prepare_database(env)
+    port = free_port()
+    server = start_server(env, port)
+    try:
+        # Warm the model up, so the first visitor does not pay for loading it.
+        asyncio.run(load(f"http://127.0.0.1:{port}", 1, 0.5, 2, 3))
+        started = time.perf_counter()
+        crowd = asyncio.run(load(f"http://127.0.0.1:{port}", args.visitors, args.interval, args.duration, args.grace))
+        elapsed = time.perf_counter() - started - args.grace
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+
+    latencies, lost, duplicated, sent = [], 0, 0, 0
+    for visitor in crowd:
+        sent += len(visitor.sent)
+        by_client_id = {cid: mid for mid, cid in visitor.acked.items()}
+        for client_msg_id, sent_at in visitor.sent.items():
+            replies = visitor.replies.get(by_client_id.get(client_msg_id), [])
+            if not replies:
+                lost += 1
+                continue
+            duplicated += len(replies) - 1
+            latencies.append((replies[0] - sent_at) * 1000)
+    print(f"machine: {machine()}")
+    print(
+        f"setup: {args.visitors} visitors, one message every {args.interval:g} s each, {args.duration:g} s, "
+        "uvicorn + Celery workers (inference: threads pool, micro-batched), Redis, PostgreSQL"
+    )
+    print(f"messages sent: {sent}, replies: {len(latencies)}, lost: {lost}, duplicated: {duplicated}")
+    if latencies:
+        print(
+            f"latency ms: p50 {percentile(latencies, 50):.1f}  p95 {percentile(latencies, 95):.1f}  "
+            f"p99 {percentile(latencies, 99):.1f}  mean {statistics.mean(latencies):.1f}  max {max(latencies):.1f}"
+        )
+        print(f"replies per second: {len(latencies) / elapsed:.1f}")
+
+
+if __name__ == "__main__":
+    main()
