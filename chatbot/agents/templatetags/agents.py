@@ -24,6 +24,19 @@ def reason_label(reason: str) -> str:
     return REASON_LABELS.get(reason) or HANDOFF_REASONS.get(reason, reason)
 
 
+STATUS_LABELS = {
+    "bot": "With the bot",
+    "waiting_for_agent": "Waiting",
+    "with_agent": "With an agent",
+    "closed": "Closed",
+}
+
+
+@register.filter
+def status_label(status: str) -> str:
+    return STATUS_LABELS.get(status, status)
+
+
 @register.filter
 def percent(value) -> str:
     if value is None:
