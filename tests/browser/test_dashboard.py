@@ -14,6 +14,7 @@ import uuid
 import pytest
 from websockets.sync.client import connect
 
+from chatbot.agents.models import CannedResponse
 from chatbot.nlu.models import Feedback
 from tests.browser.conftest import screenshot
 
@@ -56,6 +57,10 @@ class Visitor:
 
 
 def test_agent_takes_over_a_stuck_visitor_and_corrects_the_bot(live_server_url, context, agent):
+    # Earlier transactional tests may have flushed the starter canned responses.
+    CannedResponse.objects.get_or_create(
+        shortcut="order", defaults={"title": "Ask for the order number", "text": "Could you give me your order number?"}
+    )
     page = context.new_page()
     page.set_default_timeout(20_000)
     page.goto(live_server_url + "/agent/")
