@@ -26,7 +26,11 @@ run: setup
 	DEBUG=$${DEBUG:-1} $(PY) manage.py create_demo_users
 	DEBUG=$${DEBUG:-1} $(PY) manage.py serve --port $(PORT)
 
-test: setup
+# axe-core for the widget's accessibility test (npm, locked in frontend/package-lock.json).
+frontend/node_modules/axe-core:
+	npm ci --prefix frontend --no-audit --no-fund
+
+test: setup frontend/node_modules/axe-core
 	DEBUG=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup

@@ -26,7 +26,19 @@ def _env_or_fail(read, name: str, hint: str, **kwargs):
         raise ImproperlyConfigured(f"{name} is not valid ({exc}). {hint}") from exc
 
 
-DEBUG = _env_or_fail(env.bool, "DEBUG", "Set DEBUG to 1 or 0.", default=False)
+def _strict_bool(name: str, default: bool) -> bool:
+    """django-environ reads any unknown word as False; a typo should stop the start."""
+    raw = env.str(name, default="").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r} is not a yes/no value. Set {name} to 1 or 0.")
+
+
+DEBUG = _strict_bool("DEBUG", default=False)
 
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
@@ -103,12 +115,21 @@ DATABASES = {
         default=f"sqlite:///{VAR_DIR / 'chatbot.sqlite3'}",
     )
 }
+if not DATABASES["default"].get("ENGINE", "").startswith("django.db.backends."):
+    raise ImproperlyConfigured(
+        f"DATABASE_URL is not valid (unknown database {DATABASES['default'].get('ENGINE')!r}). "
+        "Set DATABASE_URL like postgres://user:password@host:5432/name or sqlite:////path/to/file.sqlite3."
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     if DATABASES["default"]["NAME"] not in ("", ":memory:"):
         Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
-    # Worker threads and the server write to one file: wait for the lock
-    # instead of failing at once.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Worker threads and the server write to one file. IMMEDIATE takes the
+    # write lock when a transaction begins, so a second writer waits for it
+    # (up to the timeout) instead of failing with "database is locked" when
+    # its deferred transaction tries to upgrade; WAL lets readers run beside it.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        timeout=20, transaction_mode="IMMEDIATE", init_command="PRAGMA journal_mode=WAL;"
+    )
     # A file, not memory, for the test database, so the server processes that
     # the end-to-end tests start can open the same one.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}

@@ -1,10 +1,12 @@
 """Intent classification engine: training, serving and evaluation of the intent
 model. Plain Python in and out; never imports Django."""
 
+from . import _omp  # noqa: F401 - must run before torch is imported
 from .artifact import ArtifactError
 from .config import ModelConfig, TrainConfig
 from .data import OOS_LABEL, DataError, Example, load_examples, validate_examples
 from .encoder import SentenceEncoder, resolve_base_model
+from .evaluation import evaluate, format_report
 from .predictor import Prediction, Predictor
 from .runtime import choose_device
 from .training import train_intent_model
@@ -20,6 +22,8 @@ __all__ = [
     "SentenceEncoder",
     "TrainConfig",
     "choose_device",
+    "evaluate",
+    "format_report",
     "load_examples",
     "resolve_base_model",
     "train_intent_model",

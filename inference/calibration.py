@@ -62,6 +62,12 @@ def top_in_scope(probs: np.ndarray, oos_index: int | None) -> tuple[np.ndarray, 
     return top, top_in, probs[np.arange(len(probs)), top_in]
 
 
+# Without out-of-scope validation data, never reject an answer the calibrated model
+# believes is more likely right than wrong: a small or easy validation set (all
+# near-certain) would otherwise put the threshold close to 1.
+MAX_THRESHOLD_WITHOUT_OOS = 0.5
+
+
 def choose_threshold(
     probs: np.ndarray,
     gold: np.ndarray,
@@ -71,35 +77,50 @@ def choose_threshold(
 ) -> OosDecision:
     """Pick the confidence threshold below which a query is out of scope.
 
-    With out-of-scope validation examples: the threshold maximising balanced
-    accuracy, the mean of in-scope accuracy (a flagged in-scope query counts as
-    wrong) and out-of-scope recall. Averaging the two groups makes the choice
-    independent of how many out-of-scope examples validation happens to hold.
+    `in_scope_reject_rate` is a budget: the share of in-scope validation accuracy
+    we accept to lose for catching out-of-scope queries.
+
+    With out-of-scope validation examples: among thresholds within the budget, the
+    one maximising balanced accuracy, the mean of in-scope accuracy (a flagged
+    in-scope query counts as wrong) and out-of-scope recall. Averaging the two
+    groups makes the choice independent of how many out-of-scope examples
+    validation happens to hold; the budget keeps a small, easy out-of-scope
+    validation set from buying recall with many wrong rejections.
 
     Without them: the `in_scope_reject_rate` quantile of the confidence of
-    correctly classified in-scope validation queries, i.e. accept losing that share
-    of good answers to catch inputs the model is unsure about.
+    correctly classified in-scope validation queries, capped at
+    MAX_THRESHOLD_WITHOUT_OOS.
+
+    The threshold is placed midway between neighbouring validation confidences,
+    so it does not sit exactly on one example.
     """
     top, top_in, conf = top_in_scope(probs, oos_index)
     predicted_oos = top == oos_index if oos_index is not None else np.zeros(len(top), dtype=bool)
     in_scope = ~is_oos
     correct = (top_in == gold) & in_scope & ~predicted_oos
+    n_in, n_oos = max(1, int(in_scope.sum())), max(1, int(is_oos.sum()))
 
     if not is_oos.any():
         good = conf[correct]
         threshold = float(np.quantile(good, in_scope_reject_rate)) if len(good) else 0.0
-        in_acc = float((correct & (conf >= threshold)).sum() / max(1, in_scope.sum()))
-        return OosDecision(threshold, f"quantile {in_scope_reject_rate:g} of correct in-scope confidence", in_acc, None)
+        threshold = min(threshold, MAX_THRESHOLD_WITHOUT_OOS)
+        in_acc = float((correct & (conf >= threshold)).sum() / n_in)
+        return OosDecision(threshold, f"quantile {in_scope_reject_rate:g} of correct in-scope validation "
+                           f"confidence, at most {MAX_THRESHOLD_WITHOUT_OOS}", in_acc, None)
 
-    candidates = np.unique(np.concatenate([[0.0], conf]))
-    best = (-1.0, 0.0, 0.0, 0.0)
-    n_in, n_oos = max(1, in_scope.sum()), max(1, is_oos.sum())
+    values = np.unique(conf)
+    candidates = np.concatenate([[0.0], (values[1:] + values[:-1]) / 2, [values[-1] + 1e-6]])
+    base_acc = correct.sum() / n_in
+    best = (-1.0, 0.0, float(base_acc), float((predicted_oos & is_oos).sum() / n_oos))
     for t in candidates:
         flagged = predicted_oos | (conf < t)
         in_acc = (correct & ~flagged).sum() / n_in
+        if base_acc - in_acc > in_scope_reject_rate + 1e-12:
+            break  # in-scope accuracy only falls as the threshold rises
         oos_rec = (flagged & is_oos).sum() / n_oos
         score = (in_acc + oos_rec) / 2
         if score > best[0] + 1e-12:
             best = (score, float(t), float(in_acc), float(oos_rec))
     _, t, in_acc, oos_rec = best
-    return OosDecision(t, "max balanced accuracy (in-scope accuracy + oos recall) / 2 on validation", in_acc, oos_rec)
+    return OosDecision(t, f"max balanced accuracy (in-scope accuracy + oos recall) / 2 on validation, losing at "
+                       f"most {in_scope_reject_rate:g} in-scope accuracy", in_acc, oos_rec)

@@ -110,3 +110,39 @@ def test_session_token_is_stored_only_as_a_hash(visitor):
     assert visitor.token not in stored.token_hash and len(stored.token_hash) == 64
     assert services.authenticate(visitor.token).pk == visitor.conversation.pk
     assert services.authenticate(visitor.token[:-1] + "x") is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_messages_are_all_stored_and_answered(demo_intents):
+    """Several worker threads writing at once (SQLite once failed with 'database is locked')."""
+    import threading
+
+    from django.db import connection
+
+    from tests.conftest import VisitorSession
+
+    visitors = [VisitorSession() for _ in range(4)]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def chat(visitor, text: str) -> None:
+        try:
+            barrier.wait(timeout=10)
+            message, _ = services.record_visitor_message(visitor.conversation.pk, text, uuid.uuid4())
+            services.answer_visitor_message(message.pk, predicted("greeting", 0.9))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=chat, args=(v, t)) for v in visitors for t in ("hi", "hello")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert Message.objects.filter(sender="visitor").count() == 8
+    assert Message.objects.filter(sender="bot").count() == 8
+    for visitor in visitors:
+        seqs = list(Message.objects.filter(conversation=visitor.conversation).values_list("seq", flat=True))
+        assert sorted(seqs) == [1, 2, 3, 4]

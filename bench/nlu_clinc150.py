@@ -1,0 +1,95 @@
+"""CLINC150 benchmark of the intent engine: train on `train` (+ `oos_train`), pick
+calibration and threshold on `val` (+ `oos_val`), report in-scope accuracy on
+`test` and out-of-scope recall on `oos_test`, as Larson et al. (2019) do.
+
+    python bench/nlu_clinc150.py --mode both
+
+The data is read from ../shared (never copied into the repository)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench import machine  # noqa: E402, RUF100 - the path above must be set first
+from inference import Example, Predictor, TrainConfig, evaluate, train_intent_model  # noqa: E402, RUF100 - the path above must be set first
+
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "clinc150" / "data_full.json"
+
+
+def pairs(data: dict, *keys: str) -> list[Example]:
+    return [Example(text, intent) for key in keys for text, intent in data[key]]
+
+
+def run(mode: str, data: dict, out_dir: Path, epochs: int | None) -> dict:
+    train, val = pairs(data, "train", "oos_train"), pairs(data, "val", "oos_val")
+    test = pairs(data, "test", "oos_test")
+    started = time.perf_counter()
+    last = [-1]
+
+    def progress(fraction: float, stage: str) -> None:
+        if int(fraction * 20) != last[0]:
+            last[0] = int(fraction * 20)
+            print(f"  [{mode}] {time.perf_counter() - started:6.0f} s {fraction:4.0%} {stage}", flush=True)
+
+    model_dir = train_intent_model(train, out_dir / mode, val=val, config=TrainConfig(mode=mode, epochs=epochs),
+                                   progress=progress)
+    train_seconds = time.perf_counter() - started
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    results = {"mode": mode, "train_examples": len(train), "train_seconds": round(train_seconds, 1),
+               "load_after_training": machine.load_average(), "threshold": metrics["threshold"],
+               "temperature": metrics["temperature"], "validation": {k: metrics[k] for k in (
+                   "validation_accuracy_before_threshold", "validation_in_scope_accuracy", "validation_oos_recall")},
+               "int8_check": metrics.get("int8_check"), "epochs": metrics["epochs"]}
+    for backend in ("auto", "onnx"):
+        predictor = Predictor.load(model_dir, backend=backend)
+        report = evaluate(predictor, test)
+        no_threshold = [p for p in predictor.predict([ex.text for ex in test if ex.intent != "oos"], top_k=1)]
+        gold = [ex.intent for ex in test if ex.intent != "oos"]
+        results[backend if backend == "onnx" else "served"] = {
+            "backend": predictor.backend,
+            "in_scope_accuracy": report["in_scope_accuracy"],
+            "oos_recall": report["oos_recall"],
+            "oos_precision": report["oos_precision"],
+            "accuracy_all": report["accuracy"],
+            "in_scope_accuracy_without_threshold": sum(
+                p.ranking[0][0] == g for p, g in zip(no_threshold, gold, strict=True)) / len(gold),
+        }
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=["fast", "full", "both"], default="both")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "clinc150")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--json", type=Path, help="write the results here as JSON")
+    args = parser.parse_args()
+    print("machine:", machine.describe(), flush=True)
+    data = json.loads(args.data.read_text(encoding="utf-8"))
+    modes = ["fast", "full"] if args.mode == "both" else [args.mode]
+    all_results = []
+    for mode in modes:
+        result = run(mode, data, args.out, args.epochs)
+        all_results.append(result)
+        print(json.dumps(result, indent=2), flush=True)
+    print("\n| mode | train time | in-scope acc | oos recall | oos precision | backend | load after |")
+    print("|---|---|---|---|---|---|---|")
+    for r in all_results:
+        s = r["served"]
+        print(f"| {r['mode']} | {r['train_seconds']:.0f} s | {s['in_scope_accuracy']:.2%} | {s['oos_recall']:.2%} | "
+              f"{s['oos_precision']:.2%} | {s['backend']} | {r['load_after_training']} |")
+    print("machine at end:", machine.describe())
+    if args.json:
+        args.json.write_text(json.dumps({"machine": machine.describe(), "results": all_results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Scoring a Predictor on labelled examples: accuracy, macro F1, per-intent
+figures, confusions and, where the test data has out-of-scope queries, the
+in-scope accuracy / out-of-scope recall pair reported by the CLINC150 paper."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from .data import OOS_LABEL, Example
+from .predictor import Predictor
+
+MAX_MISCLASSIFIED = 200
+TOP_CONFUSED = 10
+
+
+def evaluate(predictor: Predictor, examples: list[Example]) -> dict[str, Any]:
+    """JSON-able report. Predictions flagged out of scope count as "oos"."""
+    predictions = predictor.predict([ex.text for ex in examples], top_k=1)
+    gold = [ex.intent for ex in examples]
+    pred = [p.intent for p in predictions]
+    labels = sorted(set(predictor.labels) | set(gold) | set(pred))
+    index = {label: i for i, label in enumerate(labels)}
+    matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)  # (gold, predicted)
+    for g, p in zip(gold, pred, strict=True):
+        matrix[index[g], index[p]] += 1
+
+    per_intent = {}
+    f1s = []
+    for label, i in index.items():
+        tp = int(matrix[i, i])
+        support = int(matrix[i].sum())
+        predicted = int(matrix[:, i].sum())
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_intent[label] = {"precision": precision, "recall": recall, "f1": f1, "support": support}
+        if support:
+            f1s.append(f1)
+
+    confused = Counter({(g, p): int(matrix[index[g], index[p]]) for g in labels for p in labels
+                        if g != p and matrix[index[g], index[p]]})
+    misclassified = [
+        {"text": ex.text, "gold": ex.intent, "predicted": p.intent, "confidence": round(p.confidence, 4)}
+        for ex, p in zip(examples, predictions, strict=True) if p.intent != ex.intent
+    ]
+    report: dict[str, Any] = {
+        "model_id": predictor.model_id,
+        "backend": predictor.backend,
+        "examples": len(examples),
+        "accuracy": float(np.trace(matrix) / max(1, len(examples))),
+        "macro_f1": float(np.mean(f1s)) if f1s else 0.0,
+        "per_intent": per_intent,
+        "confusion_matrix": {"labels": labels, "matrix": matrix.tolist()},
+        "most_confused": [{"gold": g, "predicted": p, "count": n} for (g, p), n in confused.most_common(TOP_CONFUSED)],
+        "misclassified": misclassified[:MAX_MISCLASSIFIED],
+        "misclassified_total": len(misclassified),
+    }
+    is_oos = np.array([g == OOS_LABEL for g in gold])
+    if is_oos.any():
+        flagged = np.array([p.out_of_scope for p in predictions])
+        correct = np.array([p.intent == g for p, g in zip(predictions, gold, strict=True)])
+        in_scope = ~is_oos
+        report["in_scope_accuracy"] = float(correct[in_scope].mean()) if in_scope.any() else None
+        report["oos_recall"] = float(flagged[is_oos].mean())
+        report["oos_precision"] = float(is_oos[flagged].mean()) if flagged.any() else 0.0
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """Human-readable summary: headline figures, the weakest intents, confusions."""
+    lines = [f"model {report.get('model_id', '?')} ({report.get('backend', '?')}), {report['examples']} examples",
+             f"  accuracy          {report['accuracy']:.4f}",
+             f"  macro F1          {report['macro_f1']:.4f}"]
+    if "oos_recall" in report:
+        if report["in_scope_accuracy"] is not None:
+            lines.append(f"  in-scope accuracy {report['in_scope_accuracy']:.4f}")
+        lines.append(f"  oos recall        {report['oos_recall']:.4f}")
+        lines.append(f"  oos precision     {report['oos_precision']:.4f}")
+    rows = sorted(((v["f1"], k, v) for k, v in report["per_intent"].items() if v["support"]), key=lambda r: (r[0], r[1]))
+    lines += ["", f"{'intent (weakest first)':32} {'prec':>6} {'recall':>6} {'f1':>6} {'n':>5}"]
+    for _, label, v in rows[:20]:
+        lines.append(f"{label[:32]:32} {v['precision']:6.3f} {v['recall']:6.3f} {v['f1']:6.3f} {v['support']:5d}")
+    if len(rows) > 20:
+        lines.append(f"... {len(rows) - 20} more intents in the JSON report")
+    if report["most_confused"]:
+        lines += ["", "most confused (gold -> predicted: count)"]
+        lines += [f"  {c['gold']} -> {c['predicted']}: {c['count']}" for c in report["most_confused"]]
+    return "\n".join(lines)

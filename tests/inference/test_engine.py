@@ -1,0 +1,155 @@
+"""Behaviour of the trained engine: it learns, it round-trips, it refuses damaged
+artifacts, and it flags nonsense as out of scope."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inference import (
+    ArtifactError,
+    Example,
+    Predictor,
+    SentenceEncoder,
+    TrainConfig,
+    choose_device,
+    evaluate,
+    format_report,
+    train_intent_model,
+)
+
+
+@pytest.fixture(scope="session")
+def predictor(fast_model: Path) -> Predictor:
+    return Predictor.load(fast_model)
+
+
+def test_fast_model_recognises_unseen_phrasings(predictor: Predictor, held_out_examples: list[Example]) -> None:
+    predictions = predictor.predict([ex.text for ex in held_out_examples])
+    accuracy = np.mean([p.intent == ex.intent for p, ex in zip(predictions, held_out_examples, strict=True)])
+    assert accuracy >= 0.8  # chance is 1/6
+
+
+def test_prediction_shape_and_probabilities(predictor: Predictor) -> None:
+    (p,) = predictor.predict(["what is my savings account balance"], top_k=3)
+    assert p.intent == "check_balance" and not p.out_of_scope
+    assert p.ranking[0][0] == "check_balance"
+    assert len(p.ranking) == 3
+    probs = [prob for _, prob in p.ranking]
+    assert probs == sorted(probs, reverse=True) and 0 < probs[-1] <= probs[0] <= 1
+    assert p.confidence == pytest.approx(probs[0])
+    assert sorted(predictor.labels) == predictor.labels and len(predictor.labels) == 6
+    assert predictor.predict([]) == []
+
+
+def test_nonsense_is_out_of_scope(predictor: Predictor) -> None:
+    predictions = predictor.predict(["qwzx plorb vvv", "the moon is made of cheese"])
+    assert [p.out_of_scope for p in predictions] == [True, True]
+    assert all(p.intent == "oos" for p in predictions)
+    assert 0.0 < predictor.threshold < 1.0
+
+
+def test_reload_and_backends_agree(fast_model: Path, predictor: Predictor, held_out_examples: list[Example]) -> None:
+    texts = [ex.text for ex in held_out_examples]
+    reference = Predictor.load(fast_model, backend="torch").predict(texts)
+    for backend in ("torch", "onnx", "onnx-int8"):
+        other = Predictor.load(fast_model, backend=backend, threads=1)
+        assert other.model_id == predictor.model_id and len(other.model_id) == 12
+        preds = other.predict(texts)
+        agree = np.mean([a.intent == b.intent for a, b in zip(reference, preds, strict=True)])
+        assert agree >= (0.9 if backend == "onnx-int8" else 1.0), backend
+        if backend != "onnx-int8":
+            assert [p.confidence for p in preds] == pytest.approx([p.confidence for p in reference], abs=1e-4)
+
+
+def test_artifact_is_self_describing(fast_model: Path, train_examples: list[Example]) -> None:
+    config = json.loads((fast_model / "config.json").read_text())
+    assert config["mode"] == "fast" and config["labels"] == sorted({ex.intent for ex in train_examples})
+    assert config["temperature"] > 0 and len(config["train_data_sha256"]) == 64
+    sums = json.loads((fast_model / "checksums.json").read_text())["files"]
+    for name in ("model.safetensors", "tokenizer.json", "metrics.json", "model.onnx", "model.int8.onnx"):
+        assert name in sums
+    assert not list(fast_model.parent.glob(".fast.tmp-*"))  # no leftovers of the atomic write
+
+
+@pytest.fixture
+def model_copy(fast_model: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(fast_model, tmp_path / "copy"))
+
+
+def test_flipped_byte_in_weights_is_refused(model_copy: Path) -> None:
+    weights = model_copy / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match="model.safetensors does not match its checksum"):
+        Predictor.load(model_copy)
+
+
+@pytest.mark.parametrize("name", ["model.int8.onnx", "tokenizer.json", "checksums.json"])
+def test_missing_file_is_refused(model_copy: Path, name: str) -> None:
+    (model_copy / name).unlink()
+    with pytest.raises(ArtifactError, match="incomplete"):
+        Predictor.load(model_copy)
+
+
+def test_failed_training_leaves_nothing(tmp_path: Path, train_examples: list[Example]) -> None:
+    def fail_while_saving(fraction: float, stage: str) -> None:
+        if stage == "saving":
+            raise RuntimeError("disk full")
+
+    out = tmp_path / "model"
+    with pytest.raises(RuntimeError, match="disk full"):
+        train_intent_model(train_examples, out, config=TrainConfig(export_onnx=False), progress=fail_while_saving)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_training_is_deterministic_and_reports_progress(tmp_path: Path, train_examples: list[Example]) -> None:
+    seen: list[float] = []
+    config = TrainConfig(export_onnx=False, seed=5)
+    a = train_intent_model(train_examples, tmp_path / "a", config=config, progress=lambda f, s: seen.append(f))
+    b = train_intent_model(train_examples, tmp_path / "b", config=config)
+    assert seen == sorted(seen) and seen[-1] == 1.0
+    sums = [json.loads((m / "checksums.json").read_text())["files"]["model.safetensors"] for m in (a, b)]
+    assert sums[0] == sums[1]
+
+
+def test_full_mode_fine_tunes_the_encoder(tmp_path: Path, train_examples: list[Example],
+                                          held_out_examples: list[Example]) -> None:
+    small = train_examples[::3]  # 5 per intent
+    out = train_intent_model(small, tmp_path / "full", config=TrainConfig(mode="full", epochs=1, export_onnx=False))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["epochs"]) == 1
+    predictor = Predictor.load(out)
+    assert predictor.backend == "torch"  # no ONNX export was asked for
+    report = evaluate(predictor, held_out_examples)
+    assert report["accuracy"] > 0.5
+
+
+def test_evaluate_reports_oos_separately(predictor: Predictor, held_out_examples: list[Example]) -> None:
+    oos = ["qwzx plorb vvv", "the moon is made of cheese", "please sing the national anthem of mars"]
+    test = held_out_examples + [Example(text, "oos") for text in oos]
+    report = evaluate(predictor, test)
+    assert report["oos_recall"] == pytest.approx(np.mean([p.out_of_scope for p in predictor.predict(oos)]))
+    assert report["oos_recall"] >= 2 / 3
+    assert report["in_scope_accuracy"] == pytest.approx(
+        np.mean([p.intent == ex.intent for p, ex in zip(predictor.predict([e.text for e in held_out_examples]),
+                                                         held_out_examples, strict=True)]))
+    assert report["confusion_matrix"]["labels"][-1] == "weather"
+    assert sum(map(sum, report["confusion_matrix"]["matrix"])) == len(test)
+    json.dumps(report)  # JSON-able
+    text = format_report(report)
+    assert "in-scope accuracy" in text and "oos recall" in text
+
+
+def test_sentence_encoder_gives_unit_vectors_that_capture_meaning() -> None:
+    encoder = SentenceEncoder(device=choose_device())
+    vectors = encoder.encode(["what is my account balance", "how much money do i have", "play some jazz"])
+    assert vectors.shape == (3, 384)
+    assert np.linalg.norm(vectors, axis=1) == pytest.approx(1.0, abs=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+    assert choose_device("cuda") in ("cuda", "cpu") and choose_device() in ("cuda", "cpu")
