@@ -79,11 +79,19 @@
 
   // --- The queue ----------------------------------------------------------------
 
+  let queueRequests = 0;
+  let queueApplied = 0;
+
   async function refreshQueue() {
-    const response = await fetch(queueEl.dataset.url || "/agent/queue/", { credentials: "same-origin" });
+    // Fetches can finish out of order: never paint an older answer over a newer one.
+    const ticket = ++queueRequests;
+    const response = await fetch("/agent/queue/", { credentials: "same-origin", cache: "no-store" });
     if (response.status === 403 || response.redirected) return (location.href = "/agent/login/");
     if (!response.ok) return;
-    queueEl.innerHTML = await response.text(); // a Django template: escaped server-side
+    const html = await response.text();
+    if (ticket < queueApplied) return;
+    queueApplied = ticket;
+    queueEl.innerHTML = html; // a Django template: escaped server-side
     markActive();
     refreshTimes();
     const waiting = queueEl.querySelector("[data-waiting-count]");
@@ -117,7 +125,7 @@
   async function openConversation(id, push) {
     const draft = composerText();
     const sameConversation = id === openedId();
-    const response = await fetch("/agent/c/" + id + "/?fragment=1", { credentials: "same-origin" });
+    const response = await fetch("/agent/c/" + id + "/?fragment=1", { credentials: "same-origin", cache: "no-store" });
     if (!response.ok) return toast("Could not open that conversation.");
     paneEl.innerHTML = await response.text(); // a Django template: escaped server-side
     layoutEl.classList.add("has-conversation");
@@ -452,10 +460,10 @@
 
   // --- Start -----------------------------------------------------------------------
 
-  queueEl.dataset.url = "/agent/queue/";
   markActive();
   refreshTimes();
   scrollToEnd();
   setInterval(refreshTimes, 15000);
+  setInterval(refreshQueue, 30000); // a safety net for events lost while reconnecting
   connect();
 })();
