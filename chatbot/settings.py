@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "channels",
     "chatbot.nlu",
     "chatbot.conversations",
+    "chatbot.agents",
 ]
 
 MIDDLEWARE = [

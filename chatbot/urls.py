@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from chatbot.conversations import views
 
@@ -8,4 +8,5 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("api/widget/sessions", views.create_session, name="widget-session"),
     path("admin/", admin.site.urls),
+    path("agent/", include("chatbot.agents.urls")),
 ]

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from chatbot import realtime
+from chatbot.agents import presence
 from chatbot.conversations.models import Conversation, Message, Visitor, hash_token
 from chatbot.nlu.models import Feedback, Intent, Response
 
@@ -24,6 +25,7 @@ FALLBACK_TEXT = "Sorry, I didn't quite get that. Could you rephrase it, or would
 HANDOFF_TEXT = "I'm handing you over to a member of our support team. Someone will reply here shortly."
 NO_AGENT_TEXT = "Our support team is offline right now. Leave your email address and we'll get back to you."
 WAITING_TEXT = "A member of our support team will be with you shortly."
+OFFLINE_THANKS_TEXT = "Thanks! We have your email address and will get back to you as soon as we can."
 TALK_TO_HUMAN = "Talk to a human"
 
 
@@ -178,7 +180,9 @@ def answer_visitor_message(message_id: int, prediction: BotPrediction) -> Messag
             model_version_id=prediction.model_version_id,
         )
         if conversation.status in (Conversation.Status.WITH_AGENT, Conversation.Status.CLOSED):
-            return None  # a person is in charge: the bot stays silent
+            # A person is in charge: the bot stays silent, agents see the prediction.
+            _push_prediction(message_id, conversation, prediction)
+            return None
 
         intent = Intent.objects.filter(name=prediction.intent).first()
         confident = (
@@ -195,7 +199,11 @@ def answer_visitor_message(message_id: int, prediction: BotPrediction) -> Messag
             "model_version_id": prediction.model_version_id,
         }
         hand_off_reason = ""
-        if confident and intent.handoff:
+        if conversation.status == Conversation.Status.BOT and _previous_answer_disliked(message):
+            text, quick_replies = HANDOFF_TEXT, []
+            hand_off_reason = "thumbs_down"
+            conversation.fallback_streak = 0
+        elif confident and intent.handoff:
             text, quick_replies = HANDOFF_TEXT, []
             hand_off_reason = "requested"
             conversation.fallback_streak = 0
@@ -212,49 +220,122 @@ def answer_visitor_message(message_id: int, prediction: BotPrediction) -> Messag
                 defaults={"predicted_intent": prediction.intent, "confidence": prediction.confidence},
             )
             if conversation.status == Conversation.Status.WAITING_FOR_AGENT:
-                text, quick_replies = WAITING_TEXT, []
+                text, quick_replies = _waiting_text(conversation), []
             elif conversation.fallback_streak >= settings.HANDOFF_AFTER_FALLBACKS:
                 text, quick_replies = HANDOFF_TEXT, []
                 hand_off_reason = "fallback"
             else:
                 text, quick_replies = FALLBACK_TEXT, [TALK_TO_HUMAN]
         conversation.save(update_fields=["fallback_streak", "updated_at"])
+        handing_off = bool(hand_off_reason) and conversation.status == Conversation.Status.BOT
+        offline = handing_off and not presence.any_agent_online()
+        if offline:
+            text = NO_AGENT_TEXT
         reply = append_message(conversation, text=text, quick_replies=quick_replies, **reply_fields)
         realtime.push(realtime.conversation_group(conversation.pk), message_event(reply))
-        if hand_off_reason and conversation.status == Conversation.Status.BOT:
-            _hand_off_locked(conversation, hand_off_reason)
+        if handing_off:
+            _hand_off_locked(conversation, hand_off_reason, offline=offline)
         else:
             realtime.push(realtime.AGENTS_GROUP, queue_event(conversation))
+        _push_prediction(message_id, conversation, prediction)
     return reply
 
 
 # --- Handoff ----------------------------------------------------------------
 
 
-def _set_status(conversation: Conversation, status: str, note: str) -> None:
+HANDOFF_REASONS = {
+    "requested": "the visitor asked for a person",
+    "fallback": "the bot could not answer",
+    "thumbs_down": "the visitor disliked an answer",
+    "agent": "an agent took over",
+}
+
+
+def change_status(conversation: Conversation, status: str, note: str) -> None:
+    """Every change of hands: saved, a system message in the transcript, and
+    events for the visitor and the agents. The caller holds the row lock."""
     conversation.status = status
-    conversation.save(update_fields=["status", "updated_at", "waiting_since", "handoff_reason", "closed_at"])
+    conversation.save(
+        update_fields=[
+            "status",
+            "assigned_agent",
+            "fallback_streak",
+            "offline_message",
+            "waiting_since",
+            "handoff_reason",
+            "closed_at",
+            "updated_at",
+        ]
+    )
     system = append_message(conversation, sender=Message.Sender.SYSTEM, text=note)
     realtime.push(realtime.conversation_group(conversation.pk), message_event(system))
     realtime.push(realtime.conversation_group(conversation.pk), status_event(conversation))
     realtime.push(realtime.AGENTS_GROUP, queue_event(conversation))
 
 
-def _hand_off_locked(conversation: Conversation, reason: str) -> None:
+def _hand_off_locked(conversation: Conversation, reason: str, *, offline: bool) -> None:
     conversation.waiting_since = timezone.now()
     conversation.handoff_reason = reason
-    _set_status(conversation, Conversation.Status.WAITING_FOR_AGENT, f"Handed off to a person ({reason}).")
+    conversation.offline_message = offline
+    note = f"Handed off to a person: {HANDOFF_REASONS.get(reason, reason)}."
+    if offline:
+        note += " No agent is online; waiting as an offline message."
+    change_status(conversation, Conversation.Status.WAITING_FOR_AGENT, note)
 
 
 def hand_off(conversation_id, reason: str) -> Conversation:
-    """Put a bot conversation in the agents' queue. No-op when a person already has it."""
+    """Put a bot conversation in the agents' queue. No-op when a person already has it.
+    With no agent online the visitor is asked for an email address instead."""
     with transaction.atomic():
         conversation = lock_conversation(conversation_id)
         if conversation.status == Conversation.Status.BOT:
-            _hand_off_locked(conversation, reason)
-            bot = append_message(conversation, sender=Message.Sender.BOT, text=HANDOFF_TEXT)
+            offline = not presence.any_agent_online()
+            _hand_off_locked(conversation, reason, offline=offline)
+            bot = append_message(
+                conversation, sender=Message.Sender.BOT, text=NO_AGENT_TEXT if offline else HANDOFF_TEXT
+            )
             realtime.push(realtime.conversation_group(conversation.pk), message_event(bot))
     return conversation
+
+
+def _previous_answer_disliked(message: Message) -> bool:
+    """Did the visitor give a thumbs-down to the last thing said to them before `message`?
+    (A system message in between, such as a hand-back to the bot, starts afresh.)"""
+    previous = (
+        Message.objects.filter(conversation_id=message.conversation_id, seq__lt=message.seq, internal=False)
+        .exclude(sender=Message.Sender.VISITOR)
+        .order_by("-seq")
+        .first()
+    )
+    if previous is None or previous.sender != Message.Sender.BOT:
+        return False
+    # Thumbs are stored on the visitor message the answer replied to (see record_thumbs).
+    return Feedback.objects.filter(
+        message_id=previous.reply_to_id or previous.pk, source=Feedback.Source.THUMBS_DOWN
+    ).exists()
+
+
+def _waiting_text(conversation: Conversation) -> str:
+    if not conversation.offline_message:
+        return WAITING_TEXT
+    has_email = Visitor.objects.filter(pk=conversation.visitor_id).exclude(email="").exists()
+    return OFFLINE_THANKS_TEXT if has_email else NO_AGENT_TEXT
+
+
+def _push_prediction(message_id: int, conversation: Conversation, prediction: BotPrediction) -> None:
+    """Agents watching the conversation see the predicted intent of each visitor message."""
+    realtime.push(
+        realtime.AGENTS_GROUP,
+        {
+            "type": "message.prediction",
+            "conversation_id": str(conversation.pk),
+            "message_id": message_id,
+            "intent": prediction.intent,
+            "confidence": prediction.confidence,
+            "out_of_scope": prediction.out_of_scope,
+        },
+    )
 
 
 # --- Visitor feedback -------------------------------------------------------
@@ -332,7 +413,12 @@ def message_frame(message: Message) -> dict:
 
 
 def message_event(message: Message) -> dict:
-    return {"type": "chat.message", "internal": message.internal, "message": message_frame(message)}
+    return {
+        "type": "chat.message",
+        "conversation_id": str(message.conversation_id),
+        "internal": message.internal,
+        "message": message_frame(message),
+    }
 
 
 def status_event(conversation: Conversation) -> dict:

@@ -23,6 +23,14 @@ def predicted(intent: str, confidence: float, out_of_scope: bool = False) -> Bot
     return BotPrediction(intent=intent, confidence=confidence, out_of_scope=out_of_scope, model_version_id=None)
 
 
+@pytest.fixture
+def agent_online(agent):
+    """A dashboard tab is open: handoffs say a person will reply (not "leave your email")."""
+    from chatbot.agents import presence
+
+    presence.connect(agent.pk, "test-agent-tab")
+
+
 def status_of(visitor) -> str:
     return Conversation.objects.get(pk=visitor.conversation.pk).status
 
@@ -46,7 +54,7 @@ def test_answering_twice_creates_one_reply(visitor, demo_intents):
 
 
 @override_settings(INTENT_CONFIDENCE_THRESHOLD=0.6, HANDOFF_AFTER_FALLBACKS=2)
-def test_low_confidence_gets_fallback_then_handoff_after_two_in_a_row(visitor, demo_intents):
+def test_low_confidence_gets_fallback_then_handoff_after_two_in_a_row(visitor, demo_intents, agent_online):
     first = services.answer_visitor_message(say(visitor, "blorp").pk, predicted("returns", 0.3))
     assert first.text == services.FALLBACK_TEXT and first.quick_replies == [services.TALK_TO_HUMAN]
     assert status_of(visitor) == "bot"
@@ -73,7 +81,7 @@ def test_handoff_at_once_when_configured(visitor, demo_intents):
     assert status_of(visitor) == "waiting_for_agent"
 
 
-def test_human_handoff_intent_hands_off_at_once(visitor, demo_intents):
+def test_human_handoff_intent_hands_off_at_once(visitor, demo_intents, agent_online):
     reply = services.answer_visitor_message(say(visitor, "a real person please").pk, predicted("human_handoff", 0.9))
     assert reply.text == services.HANDOFF_TEXT
     conversation = Conversation.objects.get(pk=visitor.conversation.pk)

@@ -1,0 +1,189 @@
+"""The agent dashboard's pages and actions. Pages are server-rendered; the
+dashboard's script swaps fragments of them in and posts the same forms with
+fetch (CSRF header) so everything also works as plain forms."""
+
+from functools import wraps
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from chatbot.agents import presence, services
+from chatbot.agents.models import CannedResponse
+from chatbot.agents.services import AgentActionError
+from chatbot.conversations.models import Conversation
+from chatbot.nlu.models import Intent
+
+HTTP_STATUS = {"not_found": 404, "empty_text": 400, "text_too_long": 400, "unknown_intent": 400, "unknown_message": 400}
+
+
+def agent_required(view):
+    """Agents only: anonymous visitors of a page are sent to log in, everyone else gets 403."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        if not request.user.is_authenticated and request.method == "GET":
+            return redirect_to_login(request.get_full_path(), reverse("agents:login"))
+        if not services.is_agent(request.user):
+            return render(request, "agents/forbidden.html", status=403)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+class AgentLoginForm(AuthenticationForm):
+    def confirm_login_allowed(self, user) -> None:
+        super().confirm_login_allowed(user)
+        if not services.is_agent(user):
+            raise forms.ValidationError("This account may not use the agent dashboard.", code="not_agent")
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "agents/login.html"
+    authentication_form = AgentLoginForm
+
+    def get_default_redirect_url(self) -> str:
+        return reverse("agents:dashboard")
+
+
+class LogoutView(auth_views.LogoutView):
+    next_page = "agents:login"
+
+
+def _conversation_or_404(conversation_id) -> Conversation:
+    conversation = Conversation.objects.select_related("visitor", "assigned_agent").filter(pk=conversation_id).first()
+    if conversation is None:
+        raise Http404("No such conversation.")
+    return conversation
+
+
+def _conversation_context(request: HttpRequest, conversation: Conversation) -> dict:
+    mine = conversation.assigned_agent_id == request.user.pk
+    Status = Conversation.Status
+    return {
+        "conversation": conversation,
+        "transcript": services.transcript(conversation),
+        "intents": list(Intent.objects.values_list("name", flat=True)),
+        "mine": mine and conversation.status == Status.WITH_AGENT,
+        "can_take": conversation.status in (Status.BOT, Status.WAITING_FOR_AGENT)
+        and not conversation.assigned_agent_id,
+        "can_hand_back": (conversation.status == Status.WITH_AGENT and mine)
+        or (conversation.status == Status.WAITING_FOR_AGENT and not conversation.assigned_agent_id),
+        "can_close": conversation.status != Status.CLOSED and conversation.assigned_agent_id in (None, request.user.pk),
+        "handoff_reason_text": services.handoff_reason_text(conversation.handoff_reason),
+        "threshold": settings.INTENT_CONFIDENCE_THRESHOLD,
+    }
+
+
+def _page_context(request: HttpRequest) -> dict:
+    return {
+        "queue": services.queue_for(request.user),
+        "online": presence.online_agents(),
+        "me": services.display_name(request.user),
+        "canned": list(CannedResponse.objects.values("shortcut", "title", "text")),
+        "intent_names": list(Intent.objects.values_list("name", flat=True)),
+    }
+
+
+@require_GET
+@agent_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    return render(request, "agents/dashboard.html", _page_context(request))
+
+
+@require_GET
+@agent_required
+def conversation(request: HttpRequest, conversation_id) -> HttpResponse:
+    context = _conversation_context(request, _conversation_or_404(conversation_id))
+    if request.GET.get("fragment"):
+        return render(request, "agents/_conversation.html", context)
+    return render(request, "agents/dashboard.html", {**_page_context(request), **context})
+
+
+@require_GET
+@agent_required
+def queue(request: HttpRequest) -> HttpResponse:
+    return render(request, "agents/_queue.html", {"queue": services.queue_for(request.user)})
+
+
+# --- Actions ----------------------------------------------------------------------
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _act(request: HttpRequest, conversation_id, action, success: str) -> HttpResponse:
+    """Run one action; answer JSON to the dashboard's script, or redirect back for a plain form."""
+    try:
+        result = action()
+    except AgentActionError as error:
+        if _wants_json(request):
+            return JsonResponse(
+                {"error": error.code, "message": error.message}, status=HTTP_STATUS.get(error.code, 409)
+            )
+        messages.error(request, error.message)
+    else:
+        if _wants_json(request):
+            body = {"ok": True}
+            if hasattr(result, "seq"):
+                body["message"] = services.agent_message_frame(result)
+            return JsonResponse(body)
+        if success:
+            messages.success(request, success)
+    return redirect("agents:conversation", conversation_id=conversation_id)
+
+
+@require_POST
+@agent_required
+def take(request: HttpRequest, conversation_id) -> HttpResponse:
+    return _act(request, conversation_id, lambda: services.take_over(conversation_id, request.user), "")
+
+
+@require_POST
+@agent_required
+def hand_back(request: HttpRequest, conversation_id) -> HttpResponse:
+    return _act(
+        request, conversation_id, lambda: services.hand_back(conversation_id, request.user), "Handed back to the bot."
+    )
+
+
+@require_POST
+@agent_required
+def close(request: HttpRequest, conversation_id) -> HttpResponse:
+    return _act(request, conversation_id, lambda: services.close(conversation_id, request.user), "Conversation closed.")
+
+
+@require_POST
+@agent_required
+def reply(request: HttpRequest, conversation_id) -> HttpResponse:
+    text = request.POST.get("text")
+    return _act(request, conversation_id, lambda: services.reply(conversation_id, request.user, text), "")
+
+
+@require_POST
+@agent_required
+def note(request: HttpRequest, conversation_id) -> HttpResponse:
+    text = request.POST.get("text")
+    return _act(request, conversation_id, lambda: services.add_note(conversation_id, request.user, text), "")
+
+
+@require_POST
+@agent_required
+def correct_intent(request: HttpRequest, conversation_id, message_id: int) -> HttpResponse:
+    if not Conversation.objects.filter(pk=conversation_id, messages__pk=message_id).exists():
+        raise Http404("No such message in this conversation.")
+    intent = request.POST.get("intent")
+    return _act(
+        request,
+        conversation_id,
+        lambda: services.correct_intent(message_id, request.user, intent),
+        f"Correction saved: {intent}.",
+    )

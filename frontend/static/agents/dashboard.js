@@ -1,0 +1,469 @@
+// The agent dashboard's live layer: the /ws/agent/ socket (queue, presence,
+// messages, typing), fragment swaps instead of page loads, forms posted with
+// fetch (CSRF header), canned responses. Every text from the server is put in
+// the page with textContent, never as HTML; fragments come from Django
+// templates, which escape.
+(function () {
+  "use strict";
+
+  const queueEl = document.getElementById("queue");
+  const paneEl = document.getElementById("pane");
+  const layoutEl = document.querySelector(".layout");
+  const dotEl = document.getElementById("connection-dot");
+  const canned = JSON.parse(document.getElementById("canned-responses").textContent);
+  const intentNames = JSON.parse(document.getElementById("intent-names").textContent);
+  let socket = null;
+  let heartbeat = null;
+  let retryMs = 500;
+  let typingOffTimer = null;
+  let lastTypingSent = 0;
+  let visitorTypingTimer = null;
+
+  // --- Helpers ----------------------------------------------------------------
+
+  function csrfToken() {
+    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    if (match) return decodeURIComponent(match[1]);
+    const input = document.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function toast(text) {
+    const box = document.getElementById("toast");
+    box.textContent = text;
+    box.hidden = false;
+    clearTimeout(toast.timer);
+    toast.timer = setTimeout(() => (box.hidden = true), 4000);
+  }
+
+  function conversationEl() {
+    return document.getElementById("conversation");
+  }
+
+  function openedId() {
+    const conv = conversationEl();
+    return conv ? conv.dataset.conversationId : null;
+  }
+
+  function send(frame) {
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
+  }
+
+  function since(iso) {
+    const seconds = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
+    if (seconds < 60) return "just now";
+    const minutes = Math.floor(seconds / 60);
+    if (minutes < 60) return minutes + " min";
+    const hours = Math.floor(minutes / 60);
+    if (hours < 24) return hours + " h " + (minutes % 60) + " min";
+    return Math.floor(hours / 24) + " d";
+  }
+
+  function refreshTimes() {
+    document.querySelectorAll("time[data-since]").forEach((t) => {
+      if (t.dataset.since) t.textContent = since(t.dataset.since);
+    });
+  }
+
+  function timeOfDay(iso) {
+    const d = new Date(iso);
+    return String(d.getHours()).padStart(2, "0") + ":" + String(d.getMinutes()).padStart(2, "0");
+  }
+
+  // --- The queue ----------------------------------------------------------------
+
+  let queueRequests = 0;
+  let queueApplied = 0;
+
+  async function refreshQueue() {
+    // Fetches can finish out of order: never paint an older answer over a newer one.
+    const ticket = ++queueRequests;
+    const response = await fetch("/agent/queue/", { credentials: "same-origin", cache: "no-store" });
+    if (response.status === 403 || response.redirected) return (location.href = "/agent/login/");
+    if (!response.ok) return;
+    const html = await response.text();
+    if (ticket < queueApplied) return;
+    queueApplied = ticket;
+    queueEl.innerHTML = html; // a Django template: escaped server-side
+    markActive();
+    refreshTimes();
+    const waiting = queueEl.querySelector("[data-waiting-count]");
+    const count = waiting ? Number(waiting.dataset.waitingCount) : 0;
+    document.title = (count ? "(" + count + ") " : "") + "Agent dashboard · Northwind Support";
+  }
+  const scheduleQueueRefresh = debounce(refreshQueue, 250);
+
+  function debounce(fn, ms) {
+    let timer = null;
+    return () => {
+      clearTimeout(timer);
+      timer = setTimeout(fn, ms);
+    };
+  }
+
+  function markActive() {
+    const id = openedId();
+    queueEl.querySelectorAll(".queue-item").forEach((a) => a.classList.toggle("active", a.dataset.conversation === id));
+  }
+
+  function renderPresence(online) {
+    const box = document.getElementById("online-agents");
+    box.replaceChildren();
+    if (!online.length) box.append(el("span", "muted", "nobody"));
+    online.forEach((agent) => box.append(el("span", "chip", agent.name)));
+  }
+
+  // --- The open conversation --------------------------------------------------------
+
+  async function openConversation(id, push) {
+    const draft = composerText();
+    const sameConversation = id === openedId();
+    const response = await fetch("/agent/c/" + id + "/?fragment=1", { credentials: "same-origin", cache: "no-store" });
+    if (!response.ok) return toast("Could not open that conversation.");
+    paneEl.innerHTML = await response.text(); // a Django template: escaped server-side
+    layoutEl.classList.add("has-conversation");
+    if (push) history.pushState({ id: id }, "", "/agent/c/" + id + "/");
+    if (sameConversation && draft) {
+      const textarea = document.getElementById("composer-text");
+      if (textarea) textarea.value = draft;
+    }
+    markActive();
+    refreshTimes();
+    scrollToEnd();
+    send({ type: "open", conversation_id: id });
+  }
+
+  function composerText() {
+    const textarea = document.getElementById("composer-text");
+    return textarea ? textarea.value : "";
+  }
+
+  function scrollToEnd() {
+    const transcript = document.getElementById("transcript");
+    if (transcript) transcript.scrollTop = transcript.scrollHeight;
+  }
+
+  function intentForm(message) {
+    const conv = openedId();
+    const form = el("form", "intent-form");
+    form.method = "post";
+    form.action = "/agent/c/" + conv + "/messages/" + message.message_id + "/intent";
+    form.dataset.action = "correct";
+    const pill = el("span", "intent-pill none", "not analysed yet");
+    pill.title = "What the bot understood";
+    const select = el("select");
+    select.name = "intent";
+    select.setAttribute("aria-label", "Correct intent");
+    select.append(new Option("Correct intent…", ""));
+    intentNames.forEach((name) => select.append(new Option(name, name)));
+    form.append(pill, select);
+    if (message.intent !== undefined && message.confidence !== null && message.confidence !== undefined) {
+      setPrediction(form, message.intent, message.confidence);
+    }
+    return form;
+  }
+
+  function setPrediction(form, intent, confidence) {
+    const pill = form.querySelector(".intent-pill");
+    pill.replaceChildren();
+    pill.className = "intent-pill";
+    if (!intent) {
+      pill.classList.add("none");
+      pill.textContent = "out of scope";
+      return;
+    }
+    if (confidence < 0.5) pill.classList.add("low");
+    pill.append(document.createTextNode(intent + " "), el("b", "", Math.round(confidence * 100) + "%"));
+  }
+
+  function appendMessage(message) {
+    const transcript = document.getElementById("transcript");
+    if (!transcript || transcript.querySelector('[data-message-id="' + message.message_id + '"]')) return;
+    const placeholder = transcript.querySelector("p.muted");
+    if (placeholder) placeholder.remove();
+    const box = el("div", "msg msg-" + message.sender + (message.internal ? " msg-note" : ""));
+    box.dataset.messageId = message.message_id;
+    box.dataset.seq = message.seq;
+    if (message.sender === "system") {
+      const line = el("div", "system-line");
+      line.append(el("span", "", message.text), document.createTextNode(" "), el("time", "", timeOfDay(message.created_at)));
+      box.append(line);
+    } else {
+      const meta = el("div", "msg-meta");
+      const who = { visitor: "Visitor", bot: "Bot" }[message.sender] || message.agent_name || "Agent";
+      meta.append(el("span", "who", who + (message.internal ? " · internal note" : "")), el("time", "", timeOfDay(message.created_at)));
+      box.append(meta, el("div", "bubble", message.text));
+      if (message.sender === "visitor") box.append(intentForm(message));
+    }
+    // Keep seq order even if frames cross.
+    const later = Array.from(transcript.children).find((child) => Number(child.dataset.seq) > message.seq);
+    transcript.insertBefore(box, later || null);
+    scrollToEnd();
+  }
+
+  function showVisitorTyping(on) {
+    const box = document.getElementById("visitor-typing");
+    if (!box) return;
+    box.hidden = !on;
+    clearTimeout(visitorTypingTimer);
+    if (on) visitorTypingTimer = setTimeout(() => (box.hidden = true), 6000);
+  }
+
+  // --- The socket ------------------------------------------------------------------
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    socket = new WebSocket(scheme + location.host + "/ws/agent/");
+    socket.addEventListener("open", () => {
+      retryMs = 500;
+      dotEl.className = "dot live";
+      dotEl.title = "Connected";
+      const id = openedId();
+      if (id) send({ type: "open", conversation_id: id });
+      scheduleQueueRefresh(); // catch up on anything missed while disconnected
+    });
+    socket.addEventListener("message", (event) => {
+      let frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch (error) {
+        return;
+      }
+      onFrame(frame);
+    });
+    socket.addEventListener("close", (event) => {
+      clearInterval(heartbeat);
+      dotEl.className = "dot down";
+      dotEl.title = "Reconnecting…";
+      if (event.code === 4403) {
+        location.href = "/agent/login/?next=" + encodeURIComponent(location.pathname);
+        return;
+      }
+      setTimeout(connect, retryMs);
+      retryMs = Math.min(retryMs * 2, 15000);
+    });
+  }
+
+  function onFrame(frame) {
+    const opened = openedId();
+    switch (frame.type) {
+      case "hello":
+        clearInterval(heartbeat);
+        heartbeat = setInterval(() => send({ type: "ping" }), (frame.heartbeat_s || 20) * 1000);
+        break;
+      case "presence":
+        renderPresence(frame.online);
+        break;
+      case "queue":
+        scheduleQueueRefresh();
+        break;
+      case "message":
+        if (frame.conversation_id === opened) appendMessage(frame.message);
+        if (frame.message.sender === "visitor") showVisitorTyping(false);
+        break;
+      case "prediction": {
+        const form = document.querySelector('[data-message-id="' + frame.message_id + '"] .intent-form');
+        if (form && frame.conversation_id === opened) setPrediction(form, frame.out_of_scope ? "" : frame.intent, frame.confidence);
+        break;
+      }
+      case "status":
+        if (frame.conversation_id === opened) openConversation(opened, false);
+        break;
+      case "typing":
+        if (frame.conversation_id === opened && frame.sender === "visitor") showVisitorTyping(frame.on);
+        break;
+    }
+  }
+
+  // --- Forms: posted with fetch, CSRF in a header ------------------------------------------
+
+  async function post(form, action) {
+    const response = await fetch(action || form.action, {
+      method: "POST",
+      body: new FormData(form),
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
+    });
+    let body = {};
+    try {
+      body = await response.json();
+    } catch (error) {
+      body = { message: "Something went wrong (" + response.status + ")." };
+    }
+    if (!response.ok) {
+      toast(body.message || "That did not work.");
+      return null;
+    }
+    return body;
+  }
+
+  document.addEventListener("submit", async (event) => {
+    const form = event.target;
+    if (!form.dataset.action) return;
+    event.preventDefault();
+    const submitter = event.submitter;
+    const action = submitter && submitter.getAttribute("formaction");
+    if (form.dataset.action === "compose") {
+      const textarea = form.querySelector("textarea");
+      if (!textarea.value.trim()) return;
+      const body = await post(form, action);
+      if (body) {
+        textarea.value = "";
+        sendTyping(false);
+        if (body.message) appendMessage(body.message);
+      }
+      textarea.focus();
+      return;
+    }
+    const body = await post(form, action);
+    if (!body) return;
+    if (form.dataset.action === "correct") {
+      let mark = form.querySelector(".corrected");
+      if (!mark) form.append((mark = el("span", "corrected")));
+      mark.textContent = "✓ corrected";
+    } else {
+      openConversation(openedId(), false);
+      scheduleQueueRefresh();
+    }
+  });
+
+  document.addEventListener("change", (event) => {
+    const select = event.target;
+    if (select.matches(".intent-form select") && select.value) select.form.requestSubmit();
+  });
+
+  // --- Navigation without reloads ----------------------------------------------------
+
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest("a[data-conversation], a[data-back]");
+    if (!link || event.metaKey || event.ctrlKey || event.shiftKey || event.button !== 0) return;
+    event.preventDefault();
+    if (link.dataset.back !== undefined) {
+      layoutEl.classList.remove("has-conversation");
+      history.pushState({}, "", "/agent/");
+      return;
+    }
+    openConversation(link.dataset.conversation, true);
+  });
+
+  window.addEventListener("popstate", () => {
+    const match = location.pathname.match(/^\/agent\/c\/([0-9a-f-]{36})\/$/);
+    if (match) openConversation(match[1], false);
+    else layoutEl.classList.remove("has-conversation");
+  });
+
+  // --- Composer: Enter sends, typing indicator, "/" canned responses --------------------------
+
+  function sendTyping(on) {
+    const conv = conversationEl();
+    if (!conv || conv.dataset.mine !== "1") return;
+    const now = Date.now();
+    clearTimeout(typingOffTimer);
+    if (on) {
+      if (now - lastTypingSent > 2000) {
+        send({ type: "typing", on: true });
+        lastTypingSent = now;
+      }
+      typingOffTimer = setTimeout(() => sendTyping(false), 3000);
+    } else if (lastTypingSent) {
+      send({ type: "typing", on: false });
+      lastTypingSent = 0;
+    }
+  }
+
+  function cannedQuery(textarea) {
+    const before = textarea.value.slice(0, textarea.selectionStart);
+    const match = before.match(/(?:^|\s)\/([\w-]*)$/);
+    return match ? match[1].toLowerCase() : null;
+  }
+
+  function renderCanned(textarea) {
+    const menu = document.getElementById("canned-menu");
+    if (!menu) return;
+    const query = cannedQuery(textarea);
+    const matches = query === null ? [] : canned.filter((c) => c.shortcut.startsWith(query) || c.title.toLowerCase().includes(query));
+    menu.replaceChildren();
+    menu.hidden = matches.length === 0;
+    matches.forEach((c, index) => {
+      const option = el("button", "canned-option");
+      option.type = "button";
+      option.setAttribute("role", "option");
+      option.setAttribute("aria-selected", index === 0 ? "true" : "false");
+      option.dataset.shortcut = c.shortcut;
+      option.append(el("b", "", "/" + c.shortcut), el("span", "", c.title));
+      option.title = c.text;
+      menu.append(option);
+    });
+  }
+
+  function insertCanned(textarea, shortcut) {
+    const item = canned.find((c) => c.shortcut === shortcut);
+    if (!item) return;
+    const cursor = textarea.selectionStart;
+    const before = textarea.value.slice(0, cursor).replace(/\/[\w-]*$/, "");
+    textarea.value = before + item.text + textarea.value.slice(cursor);
+    const end = (before + item.text).length;
+    textarea.setSelectionRange(end, end);
+    document.getElementById("canned-menu").hidden = true;
+    textarea.focus();
+  }
+
+  document.addEventListener("input", (event) => {
+    if (event.target.id !== "composer-text") return;
+    renderCanned(event.target);
+    if (event.target.value.trim()) sendTyping(true);
+  });
+
+  document.addEventListener("keydown", (event) => {
+    const textarea = event.target;
+    if (textarea.id !== "composer-text") return;
+    const menu = document.getElementById("canned-menu");
+    const options = menu && !menu.hidden ? Array.from(menu.children) : [];
+    if (options.length) {
+      const current = Math.max(0, options.findIndex((o) => o.getAttribute("aria-selected") === "true"));
+      if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+        event.preventDefault();
+        const next = (current + (event.key === "ArrowDown" ? 1 : options.length - 1)) % options.length;
+        options.forEach((o, i) => o.setAttribute("aria-selected", i === next ? "true" : "false"));
+        return;
+      }
+      if (event.key === "Enter" || event.key === "Tab") {
+        event.preventDefault();
+        insertCanned(textarea, options[current].dataset.shortcut);
+        return;
+      }
+      if (event.key === "Escape") {
+        menu.hidden = true;
+        return;
+      }
+    }
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      const form = textarea.form;
+      const replyButton = form.querySelector('[data-kind="reply"]');
+      const noteButton = form.querySelector('[data-kind="note"]');
+      form.requestSubmit(replyButton.disabled ? noteButton : replyButton);
+    }
+  });
+
+  document.addEventListener("click", (event) => {
+    const option = event.target.closest(".canned-option");
+    if (option) insertCanned(document.getElementById("composer-text"), option.dataset.shortcut);
+  });
+
+  // --- Start -----------------------------------------------------------------------
+
+  markActive();
+  refreshTimes();
+  scrollToEnd();
+  setInterval(refreshTimes, 15000);
+  setInterval(refreshQueue, 30000); // a safety net for events lost while reconnecting
+  connect();
+})();

@@ -1,0 +1,109 @@
+"""The agent dashboard in a real browser against the real server: a visitor the
+bot cannot help asks for a person in the real widget (one browser context); an
+agent sees them appear, takes over, replies, and corrects the bot's intent
+(another context)."""
+
+import pytest
+from playwright.sync_api import expect
+
+from chatbot.agents.models import CannedResponse
+from chatbot.nlu.models import Feedback
+from tests.browser.conftest import screenshot
+
+pytestmark = [pytest.mark.browser]
+
+
+class WidgetVisitor:
+    """A shopper on the demo page, using the embedded widget."""
+
+    def __init__(self, page, server: str) -> None:
+        self.page = page
+        page.goto(server + "/")
+        page.wait_for_function("window.ChatWidget && document.querySelector('chat-widget')")
+        page.locator("chat-widget .launcher").click()
+        expect(page.locator("chat-widget .root")).to_have_attribute("data-connection", "online")
+
+    def say(self, text: str) -> None:
+        self.page.locator("chat-widget textarea").fill(text)
+        self.page.locator("chat-widget textarea").press("Enter")
+
+    def bubbles(self, sender: str):
+        return self.page.locator(f"chat-widget .log .msg.{sender} .bubble")
+
+
+def test_agent_takes_over_a_stuck_visitor_and_corrects_the_bot(live_server_url, browser, context, agent):
+    # Earlier transactional tests may have flushed the starter canned responses.
+    CannedResponse.objects.get_or_create(
+        shortcut="order", defaults={"title": "Ask for the order number", "text": "Could you give me your order number?"}
+    )
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(live_server_url + "/agent/")
+    assert "/agent/login/" in page.url
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", "pw-alice")
+    page.click("button[type=submit]")
+    page.wait_for_selector("#connection-dot.live")  # online: the visitor will be told a person is coming
+
+    visitor_context = browser.new_context(viewport={"width": 1000, "height": 800})
+    try:
+        visitor = WidgetVisitor(visitor_context.new_page(), live_server_url)
+        visitor.say("my parcel arrived crushed and the blender inside is in pieces")
+        expect(visitor.bubbles("bot")).to_have_count(1, timeout=30_000)  # the server loads the model first
+        visitor.page.locator("chat-widget .chip.human").click()
+        expect(visitor.page.locator("chat-widget .log .msg.system")).to_have_count(1)
+
+        # It appears in the queue without a reload.
+        item = page.locator(".queue-waiting").first
+        item.wait_for()
+        assert "blender" in item.inner_text()
+        screenshot(page, "dashboard-queue")
+
+        item.click()
+        page.wait_for_selector("#conversation")
+        assert page.locator(".msg-visitor .bubble").first.inner_text().startswith("my parcel arrived crushed")
+        page.click("text=Take over")
+        page.wait_for_selector("#conversation[data-mine='1']")
+        expect(page.locator(".queue-mine")).to_have_count(1)  # the queue follows without a reload
+        expect(page.locator(".queue-waiting")).to_have_count(0)
+
+        page.fill("#composer-text", "Hi, I'm Alice. I'm sorry about the blender, let me sort out a replacement.")
+        page.keyboard.press("Enter")
+        expect(visitor.bubbles("agent")).to_have_text(
+            ["Hi, I'm Alice. I'm sorry about the blender, let me sort out a replacement."]
+        )
+        expect(visitor.page.locator("chat-widget .log .msg.agent .name")).to_have_text("Alice")
+
+        # Canned response: "/" + shortcut, then Tab.
+        page.fill("#composer-text", "")
+        page.type("#composer-text", "/ord")
+        page.wait_for_selector(".canned-option")
+        page.keyboard.press("Tab")
+        assert "order number" in page.input_value("#composer-text")
+
+        # An internal note stays with the agents.
+        page.click("button[data-kind=note]")
+        page.wait_for_selector(".msg-note")
+
+        # The visitor writes; the agent sees it live and corrects what the bot understood.
+        visitor.say("The order number is NW-123456")
+        live = page.locator(".msg-visitor", has_text="NW-123456")
+        live.wait_for()
+        page.locator(".msg-visitor").first.locator("select").select_option("order_status")
+        page.locator(".msg-visitor").first.locator(".corrected").wait_for()
+        feedback = Feedback.objects.get(source="correction")
+        assert feedback.suggested_intent == "order_status" and feedback.created_by == agent
+        assert feedback.message_id != int(live.get_attribute("data-message-id"))  # the first message
+        expect(page.locator(".queue-mine .qi-text")).to_have_text("The order number is NW-123456")
+        screenshot(page, "dashboard-conversation")
+        screenshot(visitor.page, "dashboard-visitor-widget")
+        page.set_viewport_size({"width": 820, "height": 1180})  # a tablet, upright
+        screenshot(page, "dashboard-tablet")
+
+        # The note never reached the visitor; closing does.
+        page.click("text=Close")
+        expect(visitor.page.locator("chat-widget .log .msg.system")).to_have_count(3)  # handoff, joined, closed
+        expect(visitor.bubbles("agent")).to_have_count(1)
+        assert "Could you give me your order number" not in visitor.page.locator("chat-widget .log").inner_text()
+    finally:
+        visitor_context.close()
