@@ -265,3 +265,9 @@ def live_server_url(transactional_db, active_model):
         yield server.url
     finally:
         server.stop()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests run last: Playwright's sync API leaves an event loop behind
+    that the async websocket tests after it would trip over."""
+    items.sort(key=lambda item: "tests/browser/" in item.nodeid.replace("\\", "/"))
