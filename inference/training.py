@@ -34,7 +34,13 @@ from .encoder import (
     model_fingerprint,
 )
 from .model import IntentModel
-from .runtime import apply_torch_threads, autocast, choose_device, choose_threads
+from .runtime import (
+    apply_torch_threads,
+    autocast,
+    autocast_dtype,
+    choose_device,
+    choose_threads,
+)
 
 Progress = Callable[[float, str], None]
 
@@ -253,6 +259,8 @@ def finetune(
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup))))
     loss_fn = nn.functional.cross_entropy
+    # fp16 (GPUs without bf16) needs loss scaling against gradient underflow.
+    scaler = torch.amp.GradScaler("cuda", enabled=autocast_dtype(device) == torch.float16)
     scored = y_val >= 0
     best_acc, best_state = -1.0, None
     history = []
@@ -270,9 +278,11 @@ def finetune(
                 logits = model(input_t, mask_t)
             loss = loss_fn(logits.float(), target, label_smoothing=config.label_smoothing)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
+            scaler.step(opt)
+            scaler.update()
             sched.step()
             running += loss.detach().item()
             step += 1
