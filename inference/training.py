@@ -23,7 +23,7 @@ from torch import nn
 
 from . import artifact
 from .calibration import choose_threshold, fit_temperature, softmax, top_in_scope
-from .config import ModelConfig, TrainConfig
+from .config import DEFAULT_EPOCHS, ModelConfig, TrainConfig
 from .data import OOS_LABEL, Example, data_fingerprint, validate_examples
 from .embed_cache import cached_encode
 from .encoder import (
@@ -89,7 +89,7 @@ def train_intent_model(
     report(embed_share * 0.85, "encoding validation utterances")
     x_val = cached_encode(encoder, [ex.text for ex in val])
     report(embed_share, "training classification head")
-    head_epochs = config.resolved_epochs() if not full else TrainConfig().resolved_epochs()
+    head_epochs = DEFAULT_EPOCHS["fast"] if full else config.resolved_epochs()
     head, head_l2, probe_acc = fit_head(x_train, y_train, x_val, y_val, config.head_l2_grid, head_epochs)
 
     model = IntentModel(encoder.model, len(labels))
