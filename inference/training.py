@@ -22,7 +22,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from . import artifact
-from .calibration import choose_threshold, fit_temperature, softmax, top_in_scope
+from .calibration import choose_threshold, fit_temperature, softmax
 from .config import DEFAULT_EPOCHS, ModelConfig, TrainConfig
 from .data import OOS_LABEL, Example, data_fingerprint, validate_examples
 from .embed_cache import cached_encode
@@ -106,7 +106,7 @@ def train_intent_model(
     temperature = fit_temperature(val_logits[scored], y_val[scored])
     probs = softmax(val_logits, temperature)
     decision = choose_threshold(probs, y_val, val_is_oos, oos_index, config.in_scope_reject_rate)
-    top, _, conf = top_in_scope(probs, oos_index)
+    top = probs.argmax(axis=1)
     train_seconds = time.perf_counter() - started
 
     metrics: dict[str, Any] = {
@@ -158,7 +158,7 @@ def train_intent_model(
 
             model_config.onnx_files = export_onnx(model, tmp, int(encoder.model.config.num_attention_heads),
                                                   model_config.hidden_size)
-            metrics["int8_check"] = _int8_check(tmp, model_config, val, conf, top, oos_index)
+            metrics["int8_check"] = _int8_check(tmp, model_config, val, top)
         artifact.write_json(tmp / artifact.CONFIG_FILE, model_config.to_dict())
         artifact.write_json(tmp / artifact.METRICS_FILE, metrics)
 
@@ -328,8 +328,7 @@ def _bucketed_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Ge
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def _int8_check(model_dir: Path, config: ModelConfig, val: list[Example], fp32_conf: np.ndarray,
-                fp32_top: np.ndarray, oos_index: int | None) -> dict[str, Any]:
+def _int8_check(model_dir: Path, config: ModelConfig, val: list[Example], fp32_top: np.ndarray) -> dict[str, Any]:
     """Measure what int8 quantization costs on validation: agreement of the top
     label with the fp32 model and the validation accuracy of each."""
     from .predictor import OnnxRunner
@@ -339,8 +338,7 @@ def _int8_check(model_dir: Path, config: ModelConfig, val: list[Example], fp32_c
     runner = OnnxRunner(model_dir / config.onnx_files["onnx-int8"], threads=None)
     tokenizer = TextTokenizer(model_dir / "tokenizer.json", config.max_length)
     logits = runner.logits(tokenizer, [ex.text for ex in val])
-    probs = softmax(logits, config.temperature)
-    top = probs.argmax(1)
+    top = logits.argmax(1)  # temperature does not change the ranking
     gold = np.array([config.labels.index(ex.intent) if ex.intent in config.labels else -1 for ex in val])
     scored = gold >= 0
     return {

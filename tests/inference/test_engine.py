@@ -153,3 +153,14 @@ def test_sentence_encoder_gives_unit_vectors_that_capture_meaning() -> None:
     assert np.linalg.norm(vectors, axis=1) == pytest.approx(1.0, abs=1e-5)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
     assert choose_device("cuda") in ("cuda", "cpu") and choose_device() in ("cuda", "cpu")
+
+
+def test_predict_is_thread_safe(predictor: Predictor, held_out_examples: list[Example]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [ex.text for ex in held_out_examples]
+    expected = [p.intent for p in predictor.predict(texts)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda i: [p.intent for p in predictor.predict(texts[i:] + texts[:i])], range(8)))
+    for i, got in enumerate(results):
+        assert got == expected[i:] + expected[:i]
