@@ -46,7 +46,6 @@ def run_train(args: argparse.Namespace) -> int:
     val = load_examples(args.val) if args.val else None
     config = TrainConfig(mode=args.mode, epochs=args.epochs, seed=args.seed, base_model=args.base_model,
                          export_onnx=not args.no_onnx)
-    config.validate()
     with tqdm(total=100, unit="%", bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}") as bar:
         def progress(fraction: float, stage: str) -> None:
             bar.n = round(fraction * 100, 1)

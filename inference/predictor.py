@@ -4,6 +4,7 @@ call from several threads, so a worker can build a new Predictor and swap it in.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -163,8 +164,6 @@ class Predictor:
 
 
 def _env_threads() -> int | None:
-    import os
-
     return choose_threads() if os.environ.get(THREADS_ENV) else None
 
 
