@@ -146,3 +146,13 @@ def test_threshold_with_oos_stays_within_the_in_scope_budget() -> None:
     decision = choose_threshold(_confident(conf), np.where(is_oos, -1, 0), is_oos, None, in_scope_reject_rate=0.05)
     assert decision.in_scope_accuracy >= 0.95
     assert decision.threshold < 0.5 and decision.oos_recall == 0.0
+
+
+def test_cli_runs_subcommands_added_by_other_packages(capsys: pytest.CaptureFixture[str]) -> None:
+    def add_subparsers(subparsers) -> None:  # what inference.replies.cli provides
+        hello = subparsers.add_parser("train-replies")
+        hello.add_argument("--train", required=True)
+        hello.set_defaults(func=lambda args: print(f"training replies on {args.train}") or 0)
+
+    assert main(["train-replies", "--train", "pairs.jsonl"], extra=[add_subparsers]) == 0
+    assert capsys.readouterr().out == "training replies on pairs.jsonl\n"
