@@ -30,5 +30,7 @@ def describe() -> str:
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (f"{cpu_model()}, {cores} cores, {gpu}; python {platform.python_version()}, torch {torch.__version__}, "
-            f"onnxruntime {onnxruntime.__version__}; load average {load_average()}")
+    return (
+        f"{cpu_model()}, {cores} cores, {gpu}; python {platform.python_version()}, torch {torch.__version__}, "
+        f"onnxruntime {onnxruntime.__version__}; load average {load_average()}"
+    )

@@ -14,11 +14,21 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import machine  # noqa: E402, RUF100 - the path above must be set first
-from inference import Example, Predictor, TrainConfig, evaluate, train_intent_model  # noqa: E402, RUF100 - the path above must be set first
+from inference import (  # noqa: E402, RUF100 - the path above must be set first
+    OOS_LABEL,
+    Example,
+    Predictor,
+    TrainConfig,
+    evaluate,
+    train_intent_model,
+)
+from inference.calibration import choose_threshold, softmax, top_in_scope  # noqa: E402, RUF100
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "clinc150" / "data_full.json"
 
@@ -38,30 +48,73 @@ def run(mode: str, data: dict, out_dir: Path, epochs: int | None) -> dict:
             last[0] = int(fraction * 20)
             print(f"  [{mode}] {time.perf_counter() - started:6.0f} s {fraction:4.0%} {stage}", flush=True)
 
-    model_dir = train_intent_model(train, out_dir / mode, val=val, config=TrainConfig(mode=mode, epochs=epochs),
-                                   progress=progress)
+    model_dir = train_intent_model(
+        train, out_dir / mode, val=val, config=TrainConfig(mode=mode, epochs=epochs), progress=progress
+    )
     train_seconds = time.perf_counter() - started
     metrics = json.loads((model_dir / "metrics.json").read_text())
-    results = {"mode": mode, "train_examples": len(train), "train_seconds": round(train_seconds, 1),
-               "load_after_training": machine.load_average(), "threshold": metrics["threshold"],
-               "temperature": metrics["temperature"], "validation": {k: metrics[k] for k in (
-                   "validation_accuracy_before_threshold", "validation_in_scope_accuracy", "validation_oos_recall")},
-               "int8_check": metrics.get("int8_check"), "epochs": metrics["epochs"]}
-    for backend in ("auto", "onnx"):
-        predictor = Predictor.load(model_dir, backend=backend)
-        report = evaluate(predictor, test)
-        no_threshold = [p for p in predictor.predict([ex.text for ex in test if ex.intent != "oos"], top_k=1)]
-        gold = [ex.intent for ex in test if ex.intent != "oos"]
-        results[backend if backend == "onnx" else "served"] = {
-            "backend": predictor.backend,
-            "in_scope_accuracy": report["in_scope_accuracy"],
-            "oos_recall": report["oos_recall"],
-            "oos_precision": report["oos_precision"],
-            "accuracy_all": report["accuracy"],
-            "in_scope_accuracy_without_threshold": sum(
-                p.ranking[0][0] == g for p, g in zip(no_threshold, gold, strict=True)) / len(gold),
-        }
+    results = {
+        "mode": mode,
+        "train_examples": len(train),
+        "train_seconds": round(train_seconds, 1),
+        "load_after_training": machine.load_average(),
+        "threshold": metrics["threshold"],
+        "temperature": metrics["temperature"],
+        "validation": {
+            k: metrics[k]
+            for k in ("validation_accuracy_before_threshold", "validation_in_scope_accuracy", "validation_oos_recall")
+        },
+        "int8_check": metrics.get("int8_check"),
+        "epochs": metrics["epochs"],
+    }
+    predictor = Predictor.load(model_dir)  # the default serving backend
+    report = evaluate(predictor, test)
+    in_scope = [ex for ex in test if ex.intent != "oos"]
+    no_threshold = predictor.predict([ex.text for ex in in_scope], top_k=1)
+    results["served"] = {
+        "backend": predictor.backend,
+        "in_scope_accuracy": report["in_scope_accuracy"],
+        "oos_recall": report["oos_recall"],
+        "oos_precision": report["oos_precision"],
+        "accuracy_all": report["accuracy"],
+        # top in-scope label, ignoring the oos label and the threshold
+        "in_scope_accuracy_without_oos_detection": sum(
+            p.ranking[0][0] == ex.intent for p, ex in zip(no_threshold, in_scope, strict=True)
+        )
+        / len(in_scope),
+    }
     return results
+
+
+def budget_tradeoff(model_dir: Path, data: dict, budgets: tuple[float, ...] = (0.0, 0.005, 0.01, 0.02, 0.05)) -> list:
+    """How the in-scope budget (TrainConfig.in_scope_reject_rate) trades test
+    in-scope accuracy for oos recall: each threshold is chosen on validation."""
+    predictor = Predictor.load(model_dir)
+    labels = predictor.labels
+    oos_index = labels.index(OOS_LABEL) if OOS_LABEL in labels else None
+
+    def scored(*keys: str) -> tuple:
+        examples = pairs(data, *keys)
+        probs = softmax(predictor.logits([ex.text for ex in examples]), predictor.config.temperature)
+        gold = np.array([labels.index(ex.intent) if ex.intent in labels else -1 for ex in examples])
+        return probs, gold, np.array([ex.intent == OOS_LABEL for ex in examples])
+
+    val, test = scored("val", "oos_val"), scored("test", "oos_test")
+    rows = []
+    for budget in budgets:
+        decision = choose_threshold(*val, oos_index, budget)
+        top, top_in, conf = top_in_scope(test[0], oos_index)
+        flagged = (top == oos_index) | (conf < decision.threshold)
+        in_scope = ~test[2]
+        rows.append(
+            {
+                "budget": budget,
+                "threshold": round(decision.threshold, 4),
+                "test_in_scope_accuracy": float(((top_in == test[1]) & ~flagged)[in_scope].mean()),
+                "test_oos_recall": float(flagged[test[2]].mean()),
+            }
+        )
+    return rows
 
 
 def main() -> None:
@@ -71,10 +124,24 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "clinc150")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
+    parser.add_argument(
+        "--tradeoff-only",
+        action="store_true",
+        help="only print the budget trade-off of models already trained in --out",
+    )
     args = parser.parse_args()
     print("machine:", machine.describe(), flush=True)
     data = json.loads(args.data.read_text(encoding="utf-8"))
     modes = ["fast", "full"] if args.mode == "both" else [args.mode]
+    if args.tradeoff_only:
+        for mode in modes:
+            print(f"\n{mode}: budget -> threshold (chosen on validation), test in-scope accuracy, oos recall")
+            for row in budget_tradeoff(args.out / mode, data):
+                print(
+                    f"  {row['budget']:<6} {row['threshold']:.4f}  {row['test_in_scope_accuracy']:.2%}  "
+                    f"{row['test_oos_recall']:.2%}"
+                )
+        return
     all_results = []
     for mode in modes:
         result = run(mode, data, args.out, args.epochs)
@@ -84,8 +151,10 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for r in all_results:
         s = r["served"]
-        print(f"| {r['mode']} | {r['train_seconds']:.0f} s | {s['in_scope_accuracy']:.2%} | {s['oos_recall']:.2%} | "
-              f"{s['oos_precision']:.2%} | {s['backend']} | {r['load_after_training']} |")
+        print(
+            f"| {r['mode']} | {r['train_seconds']:.0f} s | {s['in_scope_accuracy']:.2%} | {s['oos_recall']:.2%} | "
+            f"{s['oos_precision']:.2%} | {s['backend']} | {r['load_after_training']} |"
+        )
     print("machine at end:", machine.describe())
     if args.json:
         args.json.write_text(json.dumps({"machine": machine.describe(), "results": all_results}, indent=2))

@@ -105,8 +105,13 @@ def choose_threshold(
         threshold = float(np.quantile(good, in_scope_reject_rate)) if len(good) else 0.0
         threshold = min(threshold, MAX_THRESHOLD_WITHOUT_OOS)
         in_acc = float((correct & (conf >= threshold)).sum() / n_in)
-        return OosDecision(threshold, f"quantile {in_scope_reject_rate:g} of correct in-scope validation "
-                           f"confidence, at most {MAX_THRESHOLD_WITHOUT_OOS}", in_acc, None)
+        return OosDecision(
+            threshold,
+            f"quantile {in_scope_reject_rate:g} of correct in-scope validation "
+            f"confidence, at most {MAX_THRESHOLD_WITHOUT_OOS}",
+            in_acc,
+            None,
+        )
 
     values = np.unique(conf)
     candidates = np.concatenate([[0.0], (values[1:] + values[:-1]) / 2, [values[-1] + 1e-6]])
@@ -122,5 +127,10 @@ def choose_threshold(
         if score > best[0] + 1e-12:
             best = (score, float(t), float(in_acc), float(oos_rec))
     _, t, in_acc, oos_rec = best
-    return OosDecision(t, f"max balanced accuracy (in-scope accuracy + oos recall) / 2 on validation, losing at "
-                       f"most {in_scope_reject_rate:g} in-scope accuracy", in_acc, oos_rec)
+    return OosDecision(
+        t,
+        f"max balanced accuracy (in-scope accuracy + oos recall) / 2 on validation, losing at "
+        f"most {in_scope_reject_rate:g} in-scope accuracy",
+        in_acc,
+        oos_rec,
+    )

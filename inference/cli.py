@@ -21,20 +21,20 @@ def add_subparsers(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--seed", type=int, default=13)
     train.add_argument("--base-model", help="base encoder directory or model id (default: $INTENT_BASE_MODEL)")
     train.add_argument("--no-onnx", action="store_true", help="skip the ONNX export (torch serving only)")
-    train.set_defaults(handler=run_train)
+    train.set_defaults(func=run_train)
 
     evaluate = subparsers.add_parser("evaluate", help="score a model on a labelled file")
     evaluate.add_argument("--model", required=True, type=Path)
     evaluate.add_argument("--test", required=True, type=Path)
     evaluate.add_argument("--json", type=Path, help="also write the full report as JSON here")
     evaluate.add_argument("--backend", choices=["auto", "onnx-int8", "onnx", "torch"])
-    evaluate.set_defaults(handler=run_evaluate)
+    evaluate.set_defaults(func=run_evaluate)
 
     predict = subparsers.add_parser("predict", help="classify utterances")
     predict.add_argument("--model", required=True, type=Path)
     predict.add_argument("--top-k", type=int, default=3)
     predict.add_argument("texts", nargs="+", metavar="TEXT")
-    predict.set_defaults(handler=run_predict)
+    predict.set_defaults(func=run_predict)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -44,10 +44,11 @@ def run_train(args: argparse.Namespace) -> int:
 
     train = load_examples(args.train)
     val = load_examples(args.val) if args.val else None
-    config = TrainConfig(mode=args.mode, epochs=args.epochs, seed=args.seed, base_model=args.base_model,
-                         export_onnx=not args.no_onnx)
-    config.validate()
+    config = TrainConfig(
+        mode=args.mode, epochs=args.epochs, seed=args.seed, base_model=args.base_model, export_onnx=not args.no_onnx
+    )
     with tqdm(total=100, unit="%", bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}") as bar:
+
         def progress(fraction: float, stage: str) -> None:
             bar.n = round(fraction * 100, 1)
             bar.set_postfix_str(stage, refresh=False)
@@ -55,8 +56,10 @@ def run_train(args: argparse.Namespace) -> int:
 
         path = train_intent_model(train, args.out, val=val, config=config, progress=progress)
     metrics = json.loads((path / "metrics.json").read_text())
-    print(f"saved {path}  (validation accuracy {metrics['validation_accuracy_before_threshold']:.4f}, "
-          f"threshold {metrics['threshold']:.3f}, {metrics['train_seconds']:.0f} s)")
+    print(
+        f"saved {path}  (validation accuracy {metrics['validation_accuracy_before_threshold']:.4f}, "
+        f"threshold {metrics['threshold']:.3f}, {metrics['train_seconds']:.0f} s)"
+    )
     return 0
 
 
@@ -85,7 +88,8 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None, extra: list | None = None) -> int:
-    """Parse and run; `extra` are callables that add more subcommands."""
+    """Parse and run; `extra` are callables that add more subcommands, each
+    setting `func` (the argparse convention) to its handler."""
     from . import ArtifactError, DataError
 
     parser = argparse.ArgumentParser(prog="python -m inference", description="Intent classification engine")
@@ -95,7 +99,7 @@ def main(argv: list[str] | None = None, extra: list | None = None) -> int:
         add(subparsers)
     args = parser.parse_args(argv)
     try:
-        return int(args.handler(args) or 0)
+        return int(args.func(args) or 0)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

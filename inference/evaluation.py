@@ -40,11 +40,18 @@ def evaluate(predictor: Predictor, examples: list[Example]) -> dict[str, Any]:
         if support:
             f1s.append(f1)
 
-    confused = Counter({(g, p): int(matrix[index[g], index[p]]) for g in labels for p in labels
-                        if g != p and matrix[index[g], index[p]]})
+    confused = Counter(
+        {
+            (g, p): int(matrix[index[g], index[p]])
+            for g in labels
+            for p in labels
+            if g != p and matrix[index[g], index[p]]
+        }
+    )
     misclassified = [
         {"text": ex.text, "gold": ex.intent, "predicted": p.intent, "confidence": round(p.confidence, 4)}
-        for ex, p in zip(examples, predictions, strict=True) if p.intent != ex.intent
+        for ex, p in zip(examples, predictions, strict=True)
+        if p.intent != ex.intent
     ]
     report: dict[str, Any] = {
         "model_id": predictor.model_id,
@@ -71,15 +78,19 @@ def evaluate(predictor: Predictor, examples: list[Example]) -> dict[str, Any]:
 
 def format_report(report: dict[str, Any]) -> str:
     """Human-readable summary: headline figures, the weakest intents, confusions."""
-    lines = [f"model {report.get('model_id', '?')} ({report.get('backend', '?')}), {report['examples']} examples",
-             f"  accuracy          {report['accuracy']:.4f}",
-             f"  macro F1          {report['macro_f1']:.4f}"]
+    lines = [
+        f"model {report.get('model_id', '?')} ({report.get('backend', '?')}), {report['examples']} examples",
+        f"  accuracy          {report['accuracy']:.4f}",
+        f"  macro F1          {report['macro_f1']:.4f}",
+    ]
     if "oos_recall" in report:
         if report["in_scope_accuracy"] is not None:
             lines.append(f"  in-scope accuracy {report['in_scope_accuracy']:.4f}")
         lines.append(f"  oos recall        {report['oos_recall']:.4f}")
         lines.append(f"  oos precision     {report['oos_precision']:.4f}")
-    rows = sorted(((v["f1"], k, v) for k, v in report["per_intent"].items() if v["support"]), key=lambda r: (r[0], r[1]))
+    rows = sorted(
+        ((v["f1"], k, v) for k, v in report["per_intent"].items() if v["support"]), key=lambda r: (r[0], r[1])
+    )
     lines += ["", f"{'intent (weakest first)':32} {'prec':>6} {'recall':>6} {'f1':>6} {'n':>5}"]
     for _, label, v in rows[:20]:
         lines.append(f"{label[:32]:32} {v['precision']:6.3f} {v['recall']:6.3f} {v['f1']:6.3f} {v['support']:5d}")

@@ -56,3 +56,10 @@ def autocast(device: str) -> AbstractContextManager:
     if dtype is None:
         return nullcontext()
     return torch.autocast(device_type="cuda", dtype=dtype)
+
+
+def serving_batch_size(device: str) -> int:
+    """Largest batch one forward pass takes when serving. On CPU small length-sorted
+    micro-batches win: padding to the longest of 64 random queries wastes more than
+    batching gains (CLINC150 test, 2 cores: 8 -> 346 q/s, 64 -> 173 q/s)."""
+    return 64 if device.startswith("cuda") else 8

@@ -22,8 +22,8 @@ from safetensors.torch import save_file
 from torch import nn
 
 from . import artifact
-from .calibration import choose_threshold, fit_temperature, softmax, top_in_scope
-from .config import ModelConfig, TrainConfig
+from .calibration import choose_threshold, fit_temperature, softmax
+from .config import DEFAULT_EPOCHS, ModelConfig, TrainConfig
 from .data import OOS_LABEL, Example, data_fingerprint, validate_examples
 from .embed_cache import cached_encode
 from .encoder import (
@@ -34,7 +34,13 @@ from .encoder import (
     model_fingerprint,
 )
 from .model import IntentModel
-from .runtime import apply_torch_threads, autocast, choose_device, choose_threads
+from .runtime import (
+    apply_torch_threads,
+    autocast,
+    autocast_dtype,
+    choose_device,
+    choose_threads,
+)
 
 Progress = Callable[[float, str], None]
 
@@ -83,7 +89,7 @@ def train_intent_model(
     report(embed_share * 0.85, "encoding validation utterances")
     x_val = cached_encode(encoder, [ex.text for ex in val])
     report(embed_share, "training classification head")
-    head_epochs = config.resolved_epochs() if not full else TrainConfig().resolved_epochs()
+    head_epochs = DEFAULT_EPOCHS["fast"] if full else config.resolved_epochs()
     head, head_l2, probe_acc = fit_head(x_train, y_train, x_val, y_val, config.head_l2_grid, head_epochs)
 
     model = IntentModel(encoder.model, len(labels))
@@ -112,7 +118,7 @@ def train_intent_model(
     temperature = fit_temperature(val_logits[scored], y_val[scored])
     probs = softmax(val_logits, temperature)
     decision = choose_threshold(probs, y_val, val_is_oos, oos_index, config.in_scope_reject_rate)
-    top, _, conf = top_in_scope(probs, oos_index)
+    top = probs.argmax(axis=1)
     train_seconds = time.perf_counter() - started
 
     metrics: dict[str, Any] = {
@@ -162,10 +168,16 @@ def train_intent_model(
             report(0.95, "exporting ONNX")
             from .export import export_onnx
 
+<<<<<<< HEAD
             model_config.onnx_files = export_onnx(
                 model, tmp, int(encoder.model.config.num_attention_heads), model_config.hidden_size
             )
             metrics["int8_check"] = _int8_check(tmp, model_config, val, conf, top, oos_index)
+=======
+            model_config.onnx_files = export_onnx(model, tmp, int(encoder.model.config.num_attention_heads),
+                                                  model_config.hidden_size)
+            metrics["int8_check"] = _int8_check(tmp, model_config, val, top)
+>>>>>>> nlu
         artifact.write_json(tmp / artifact.CONFIG_FILE, model_config.to_dict())
         artifact.write_json(tmp / artifact.METRICS_FILE, metrics)
 
@@ -274,6 +286,8 @@ def finetune(
         opt, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup)))
     )
     loss_fn = nn.functional.cross_entropy
+    # fp16 (GPUs without bf16) needs loss scaling against gradient underflow.
+    scaler = torch.amp.GradScaler("cuda", enabled=autocast_dtype(device) == torch.float16)
     scored = y_val >= 0
     best_acc, best_state = -1.0, None
     history = []
@@ -291,9 +305,11 @@ def finetune(
                 logits = model(input_t, mask_t)
             loss = loss_fn(logits.float(), target, label_smoothing=config.label_smoothing)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
+            scaler.step(opt)
+            scaler.update()
             sched.step()
             running += loss.detach().item()
             step += 1
@@ -346,6 +362,7 @@ def _bucketed_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Ge
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
+<<<<<<< HEAD
 def _int8_check(
     model_dir: Path,
     config: ModelConfig,
@@ -354,6 +371,9 @@ def _int8_check(
     fp32_top: np.ndarray,
     oos_index: int | None,
 ) -> dict[str, Any]:
+=======
+def _int8_check(model_dir: Path, config: ModelConfig, val: list[Example], fp32_top: np.ndarray) -> dict[str, Any]:
+>>>>>>> nlu
     """Measure what int8 quantization costs on validation: agreement of the top
     label with the fp32 model and the validation accuracy of each."""
     from .predictor import OnnxRunner
@@ -363,8 +383,7 @@ def _int8_check(
     runner = OnnxRunner(model_dir / config.onnx_files["onnx-int8"], threads=None)
     tokenizer = TextTokenizer(model_dir / "tokenizer.json", config.max_length)
     logits = runner.logits(tokenizer, [ex.text for ex in val])
-    probs = softmax(logits, config.temperature)
-    top = probs.argmax(1)
+    top = logits.argmax(1)  # temperature does not change the ranking
     gold = np.array([config.labels.index(ex.intent) if ex.intent in config.labels else -1 for ex in val])
     scored = gold >= 0
     return {

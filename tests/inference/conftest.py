@@ -13,33 +13,63 @@ from inference import Example, TrainConfig, train_intent_model
 # 6 intents; each has train templates and differently worded held-out templates.
 INTENTS = {
     "check_balance": (
-        ["what is my {acct} balance", "how much money is in my {acct}", "show the balance of my {acct}",
-         "tell me my {acct} balance please", "how much do i have in {acct}"],
+        [
+            "what is my {acct} balance",
+            "how much money is in my {acct}",
+            "show the balance of my {acct}",
+            "tell me my {acct} balance please",
+            "how much do i have in {acct}",
+        ],
         ["could you check what's left in my {acct}", "balance on {acct}?"],
     ),
     "lost_card": (
-        ["i lost my {card}", "my {card} was stolen", "block my {card} it is missing",
-         "i can't find my {card}", "someone took my {card}"],
+        [
+            "i lost my {card}",
+            "my {card} was stolen",
+            "block my {card} it is missing",
+            "i can't find my {card}",
+            "someone took my {card}",
+        ],
         ["please freeze the {card}, it's gone", "{card} disappeared from my wallet"],
     ),
     "opening_hours": (
-        ["when does the {place} open", "what time does the {place} close", "opening hours of the {place}",
-         "is the {place} open on sunday", "how late is the {place} open"],
+        [
+            "when does the {place} open",
+            "what time does the {place} close",
+            "opening hours of the {place}",
+            "is the {place} open on sunday",
+            "how late is the {place} open",
+        ],
         ["until when can i visit the {place} today", "{place} hours?"],
     ),
     "book_table": (
-        ["book a table for {n} people", "reserve a table for {n} tonight", "i need a dinner reservation for {n}",
-         "can i get a table for {n}", "make a restaurant booking for {n}"],
+        [
+            "book a table for {n} people",
+            "reserve a table for {n} tonight",
+            "i need a dinner reservation for {n}",
+            "can i get a table for {n}",
+            "make a restaurant booking for {n}",
+        ],
         ["we are {n}, do you have room for dinner", "table for {n} at eight please"],
     ),
     "weather": (
-        ["what is the weather in {city}", "will it rain in {city} tomorrow", "how hot is it in {city}",
-         "weather forecast for {city}", "is it sunny in {city}"],
+        [
+            "what is the weather in {city}",
+            "will it rain in {city} tomorrow",
+            "how hot is it in {city}",
+            "weather forecast for {city}",
+            "is it sunny in {city}",
+        ],
         ["do i need an umbrella in {city}", "temperature in {city} right now"],
     ),
     "play_music": (
-        ["play some {genre}", "put on {genre} music", "i want to listen to {genre}",
-         "start a {genre} playlist", "play {genre} songs"],
+        [
+            "play some {genre}",
+            "put on {genre} music",
+            "i want to listen to {genre}",
+            "start a {genre} playlist",
+            "play {genre} songs",
+        ],
         ["could you throw on a bit of {genre}", "some {genre} tunes please"],
     ),
 }

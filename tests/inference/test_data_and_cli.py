@@ -25,16 +25,22 @@ BAD_FILES = {
     "one intent": ("c.csv", b"text,intent\nhello,greet\nhi,greet\n", None, "only one intent"),
     "encoding": ("d.csv", b"text,intent\nhello,greet\ncaf\xe9,order\n", 3, "unreadable encoding"),
     "bad json": ("e.jsonl", b'{"text": "hi", "intent": "greet"}\n{"text": "bye", "intent": \n', 2, "bad JSON"),
-    "json missing key": ("f.jsonl", b'{"text": "hi", "intent": "greet"}\n{"text": "bye"}\n', 2,
-                         "missing column 'intent'"),
+    "json missing key": (
+        "f.jsonl",
+        b'{"text": "hi", "intent": "greet"}\n{"text": "bye"}\n',
+        2,
+        "missing column 'intent'",
+    ),
 }
 
 
 def test_good_csv_and_jsonl_load(tmp_path: Path) -> None:
     (tmp_path / "t.csv").write_text("\ufeff" + GOOD_CSV, encoding="utf-8")  # BOM from spreadsheets
     (tmp_path / "t.jsonl").write_text('{"text": "hi there", "intent": "greet"}\n\n{"text": "bye", "intent": "bye"}\n')
-    assert load_examples(tmp_path / "t.csv") == [Example("what is my balance", "check_balance"),
-                                                 Example("play jazz", "play_music")]
+    assert load_examples(tmp_path / "t.csv") == [
+        Example("what is my balance", "check_balance"),
+        Example("play jazz", "play_music"),
+    ]
     assert [ex.intent for ex in load_examples(tmp_path / "t.jsonl")] == ["greet", "bye"]
 
 
@@ -57,8 +63,9 @@ def test_validate_examples_checks_in_memory_lists() -> None:
 
 
 @pytest.mark.parametrize("kind", sorted(BAD_FILES))
-def test_cli_train_rejects_bad_file_and_writes_nothing(tmp_path: Path, kind: str,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_train_rejects_bad_file_and_writes_nothing(
+    tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     name, content, line, reason = BAD_FILES[kind]
     (tmp_path / name).write_bytes(content)
     out = tmp_path / "model"
@@ -71,8 +78,23 @@ def test_cli_train_rejects_bad_file_and_writes_nothing(tmp_path: Path, kind: str
 
 def test_cli_entry_point_exit_code(tmp_path: Path) -> None:
     (tmp_path / "bad.csv").write_bytes(BAD_FILES["empty text"][1])
-    result = subprocess.run([sys.executable, "-m", "inference", "train", "--train", str(tmp_path / "bad.csv"),
-                             "--out", str(tmp_path / "m")], cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "inference",
+            "train",
+            "--train",
+            str(tmp_path / "bad.csv"),
+            "--out",
+            str(tmp_path / "m"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 2
     assert "bad.csv line 3: empty text" in result.stderr
     assert not (tmp_path / "m").exists()
@@ -146,3 +168,13 @@ def test_threshold_with_oos_stays_within_the_in_scope_budget() -> None:
     decision = choose_threshold(_confident(conf), np.where(is_oos, -1, 0), is_oos, None, in_scope_reject_rate=0.05)
     assert decision.in_scope_accuracy >= 0.95
     assert decision.threshold < 0.5 and decision.oos_recall == 0.0
+
+
+def test_cli_runs_subcommands_added_by_other_packages(capsys: pytest.CaptureFixture[str]) -> None:
+    def add_subparsers(subparsers) -> None:  # what inference.replies.cli provides
+        hello = subparsers.add_parser("train-replies")
+        hello.add_argument("--train", required=True)
+        hello.set_defaults(func=lambda args: print(f"training replies on {args.train}") or 0)
+
+    assert main(["train-replies", "--train", "pairs.jsonl"], extra=[add_subparsers]) == 0
+    assert capsys.readouterr().out == "training replies on pairs.jsonl\n"

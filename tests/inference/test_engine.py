@@ -118,8 +118,9 @@ def test_training_is_deterministic_and_reports_progress(tmp_path: Path, train_ex
     assert sums[0] == sums[1]
 
 
-def test_full_mode_fine_tunes_the_encoder(tmp_path: Path, train_examples: list[Example],
-                                          held_out_examples: list[Example]) -> None:
+def test_full_mode_fine_tunes_the_encoder(
+    tmp_path: Path, train_examples: list[Example], held_out_examples: list[Example]
+) -> None:
     small = train_examples[::3]  # 5 per intent
     out = train_intent_model(small, tmp_path / "full", config=TrainConfig(mode="full", epochs=1, export_onnx=False))
     metrics = json.loads((out / "metrics.json").read_text())
@@ -137,8 +138,13 @@ def test_evaluate_reports_oos_separately(predictor: Predictor, held_out_examples
     assert report["oos_recall"] == pytest.approx(np.mean([p.out_of_scope for p in predictor.predict(oos)]))
     assert report["oos_recall"] >= 2 / 3
     assert report["in_scope_accuracy"] == pytest.approx(
-        np.mean([p.intent == ex.intent for p, ex in zip(predictor.predict([e.text for e in held_out_examples]),
-                                                         held_out_examples, strict=True)]))
+        np.mean(
+            [
+                p.intent == ex.intent
+                for p, ex in zip(predictor.predict([e.text for e in held_out_examples]), held_out_examples, strict=True)
+            ]
+        )
+    )
     assert report["confusion_matrix"]["labels"][-1] == "weather"
     assert sum(map(sum, report["confusion_matrix"]["matrix"])) == len(test)
     json.dumps(report)  # JSON-able
@@ -153,3 +159,14 @@ def test_sentence_encoder_gives_unit_vectors_that_capture_meaning() -> None:
     assert np.linalg.norm(vectors, axis=1) == pytest.approx(1.0, abs=1e-5)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
     assert choose_device("cuda") in ("cuda", "cpu") and choose_device() in ("cuda", "cpu")
+
+
+def test_predict_is_thread_safe(predictor: Predictor, held_out_examples: list[Example]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [ex.text for ex in held_out_examples]
+    expected = [p.intent for p in predictor.predict(texts)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda i: [p.intent for p in predictor.predict(texts[i:] + texts[:i])], range(8)))
+    for i, got in enumerate(results):
+        assert got == expected[i:] + expected[:i]
