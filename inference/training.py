@@ -168,16 +168,10 @@ def train_intent_model(
             report(0.95, "exporting ONNX")
             from .export import export_onnx
 
-<<<<<<< HEAD
             model_config.onnx_files = export_onnx(
                 model, tmp, int(encoder.model.config.num_attention_heads), model_config.hidden_size
             )
-            metrics["int8_check"] = _int8_check(tmp, model_config, val, conf, top, oos_index)
-=======
-            model_config.onnx_files = export_onnx(model, tmp, int(encoder.model.config.num_attention_heads),
-                                                  model_config.hidden_size)
             metrics["int8_check"] = _int8_check(tmp, model_config, val, top)
->>>>>>> nlu
         artifact.write_json(tmp / artifact.CONFIG_FILE, model_config.to_dict())
         artifact.write_json(tmp / artifact.METRICS_FILE, metrics)
 
@@ -362,18 +356,7 @@ def _bucketed_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Ge
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-<<<<<<< HEAD
-def _int8_check(
-    model_dir: Path,
-    config: ModelConfig,
-    val: list[Example],
-    fp32_conf: np.ndarray,
-    fp32_top: np.ndarray,
-    oos_index: int | None,
-) -> dict[str, Any]:
-=======
 def _int8_check(model_dir: Path, config: ModelConfig, val: list[Example], fp32_top: np.ndarray) -> dict[str, Any]:
->>>>>>> nlu
     """Measure what int8 quantization costs on validation: agreement of the top
     label with the fp32 model and the validation accuracy of each."""
     from .predictor import OnnxRunner
