@@ -203,7 +203,7 @@ def train_version(
     the active version on the held-out part, and mark it ready or failed.
 
     The served model is the one that was evaluated: trained without the held-out
-    ~20%, so its figures are honest (see docs/benchmarks-admin.md).
+    ~20%, so its figures are honest (see docs/benchmarks.md).
     """
     from inference import Example, Predictor, TrainConfig, train_intent_model
 
