@@ -7,9 +7,10 @@ visitor's sockets and agents who opened it), `agents` for the agents' queue.
 
 import asyncio
 import logging
+import os
+import threading
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 
@@ -23,15 +24,64 @@ def conversation_group(conversation_id: Any) -> str:
 
 
 def push(group: str, event: dict) -> None:
-    """Send `event` to `group` once the current transaction (if any) commits."""
+    """Send `event` to `group` once the current transaction (if any) commits.
 
-    def send() -> None:
-        try:
-            async_to_sync(get_channel_layer().group_send)(group, event)
-        except Exception:  # a lost push is recovered by history on reconnect
-            log.exception("push to %s failed", group)
+    The caller does not wait for the send: events go to this process's
+    publisher, which delivers them in order.
+    """
+    transaction.on_commit(lambda: _publisher().publish(group, event))
 
-    transaction.on_commit(send)
+
+class _Publisher:
+    """One event loop thread per process that drains a queue of events into
+    the channel layer, in order.
+
+    Calling the layer through async_to_sync from a worker thread builds a new
+    event loop (and, with Redis, a new connection) for every event: about 7 ms
+    each. Here the loop and its connection live as long as the process.
+    """
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="channel-layer-publisher", daemon=True)
+        self.thread.start()
+        self.ready.wait()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.loop.create_task(self._drain())
+        self.ready.set()
+        self.loop.run_forever()
+
+    async def _drain(self) -> None:
+        layer = get_channel_layer()
+        while True:
+            group, event = await self.queue.get()
+            try:
+                await layer.group_send(group, event)
+            except Exception:  # a lost push is recovered by history on reconnect
+                log.exception("push to %s failed", group)
+
+    def publish(self, group: str, event: dict) -> None:
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, (group, event))
+
+
+_publisher_lock = threading.Lock()
+_publisher_instance: _Publisher | None = None
+_publisher_pid: int | None = None
+
+
+def _publisher() -> _Publisher:
+    global _publisher_instance, _publisher_pid
+    # A forked child (prefork pool) must not reuse its parent's thread.
+    if _publisher_instance is None or _publisher_pid != os.getpid():
+        with _publisher_lock:
+            if _publisher_instance is None or _publisher_pid != os.getpid():
+                _publisher_instance = _Publisher()
+                _publisher_pid = os.getpid()
+    return _publisher_instance
 
 
 class EmbeddedChannelLayer(InMemoryChannelLayer):
