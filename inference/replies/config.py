@@ -37,6 +37,9 @@ class ReplyTrainConfig:
     # Word embeddings (and the output layer tied to them) stay as pretrained: fewer
     # weights to update, and the tokens a small reply set never shows keep sensible vectors.
     freeze_embeddings: bool = True
+    # The lowest N encoder layers stay as pretrained: their backward pass is most of a
+    # step's cost on a CPU, and general-purpose lower layers need little task tuning.
+    freeze_encoder_layers: int = 0
     seed: int = 0
     max_train: int | None = None
     # Retrieval only: turns that make the context embedding (the newest matter most).

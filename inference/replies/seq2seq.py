@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from transformers.generation.stopping_criteria import (
     MaxTimeCriteria,
     StoppingCriteriaList,
 )
+from transformers.utils import logging as hf_logging
 
 from inference.replies.artifact import CONFIG_FILE, verify, write_json
 from inference.replies.config import ArtifactConfig, ReplyTrainConfig
@@ -27,6 +30,7 @@ from inference.replies.data import build_source, parse_context
 from inference.replies.errors import ArtifactError, SuggestionTimeout
 from inference.replies.runtime import choose_device, limit_threads, quantize_for_cpu
 from inference.replies.suggestions import Suggestion, dedupe
+from inference.replies.text import tidy_wordpiece
 
 MODEL_DIR = "model"
 TOKENIZER_DIR = "tokenizer"
@@ -49,6 +53,22 @@ def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    previous = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            # EncoderDecoderModel warns on every training call that it computes the
+            # loss itself since v4.12; that is the behaviour this code relies on.
+            warnings.filterwarnings(
+                "ignore", message="Version v4.12.0", category=FutureWarning
+            )
+            yield
+    finally:
+        hf_logging.set_verbosity(previous)
+
+
 def build_model(
     base_model: str,
     architecture: str,
@@ -63,9 +83,11 @@ def build_model(
     decoder_kwargs: dict[str, Any] = {}
     if config.decoder_layers:
         decoder_kwargs["decoder_num_hidden_layers"] = config.decoder_layers
-    model = EncoderDecoderModel.from_encoder_decoder_pretrained(
-        base_model, base_model, local_files_only=True, **decoder_kwargs
-    )
+    with quiet_transformers():
+        # The load report lists the fresh cross-attention weights: expected, not news.
+        model = EncoderDecoderModel.from_encoder_decoder_pretrained(
+            base_model, base_model, local_files_only=True, **decoder_kwargs
+        )
     # BERT has no start or end of sequence: [CLS] starts a reply, [SEP] ends it.
     for target in (model.config, model.generation_config):
         target.decoder_start_token_id = tokenizer.cls_token_id
@@ -203,6 +225,9 @@ class ReplySuggester:
                 f"reply generation took longer than {timeout_s:.3f} s"
             )
         texts = self.tokenizer.batch_decode(out.sequences, skip_special_tokens=True)
+        if self.config.architecture == "encoder-decoder":
+            lowercased = bool(getattr(self.tokenizer, "do_lower_case", False))
+            texts = [tidy_wordpiece(t, restore_case=lowercased) for t in texts]
         scores = out.sequences_scores.tolist()
         return dedupe(
             (Suggestion(t.strip(), round(s, 6)) for t, s in zip(texts, scores)), n

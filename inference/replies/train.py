@@ -28,6 +28,7 @@ from inference.replies.seq2seq import (
     base_architecture,
     build_model,
     load_tokenizer,
+    quiet_transformers,
     target_ids,
 )
 
@@ -103,6 +104,18 @@ def _batches(
     return batches
 
 
+def _encoder_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """The encoder's transformer blocks, bottom first, whatever the family calls them."""
+    encoder = model.get_encoder()
+    for path in ("encoder.layer", "block", "layers", "layer"):
+        found: object = encoder
+        for name in path.split("."):
+            found = getattr(found, name, None)
+        if isinstance(found, torch.nn.ModuleList):
+            return list(found)
+    return []
+
+
 def _pad(rows: Sequence[Sequence[int]], value: int) -> torch.Tensor:
     width = max(len(r) for r in rows)
     return torch.tensor(
@@ -128,26 +141,25 @@ def _train_seq2seq(
             model.get_decoder().get_input_embeddings(),
         ):
             embedding.weight.requires_grad_(False)
+    for layer in _encoder_layers(model)[: config.freeze_encoder_layers]:
+        layer.requires_grad_(False)
 
     sources = [
         build_source(p.context, tokenizer, config.max_source_len, config.max_turns)
         for p in pairs
     ]
-    source_ids = tokenizer(sources, truncation=True, max_length=config.max_source_len)[
-        "input_ids"
-    ]
+    source_ids = tokenizer(sources, truncation=True, max_length=config.max_source_len)
     labels = target_ids(
         tokenizer, [p.reply for p in pairs], architecture, config.max_target_len
     )
-    lengths = [len(s) + len(t) for s, t in zip(source_ids, labels)]
+    examples = list(zip(source_ids["input_ids"], labels))
 
-    steps_per_epoch = math.ceil(len(pairs) / config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
-    warmup = max(1, int(total_steps * config.warmup_ratio))
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
         params, lr=config.learning_rate, weight_decay=config.weight_decay
     )
+    total_steps = math.ceil(len(pairs) / config.batch_size) * config.epochs
+    warmup = max(1, int(total_steps * config.warmup_ratio))
     # Linear warm-up then linear decay to zero.
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
@@ -155,43 +167,36 @@ def _train_seq2seq(
             (s + 1) / warmup, max(0.0, (total_steps - s) / max(1, total_steps - warmup))
         ),
     )
-
     pad = tokenizer.pad_token_id
+    lengths = [len(s) + len(t) for s, t in examples]
+
     model.train()
     started = time.monotonic()
     step = 0
     recent: list[float] = []
-    for epoch in range(config.epochs):
-        for batch in _batches(lengths, config.batch_size, rng):
-            input_ids = _pad([source_ids[i] for i in batch], pad).to(
-                device
-            )  # (batch, src)
-            label_ids = _pad([labels[i] for i in batch], -100).to(
-                device
-            )  # (batch, tgt)
-            loss = model(
-                input_ids=input_ids,
-                attention_mask=(input_ids != pad).long(),
-                labels=label_ids,
-            ).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            recent = (recent + [loss.item()])[-50:]
-            if progress is not None:
-                progress(
-                    TrainProgress(
-                        step,
-                        total_steps,
-                        epoch,
-                        sum(recent) / len(recent),
-                        time.monotonic() - started,
-                    )
-                )
+    with quiet_transformers():
+        for epoch in range(config.epochs):
+            for batch in _batches(lengths, config.batch_size, rng):
+                input_ids = _pad([examples[i][0] for i in batch], pad)  # (batch, src)
+                label_ids = _pad([examples[i][1] for i in batch], -100)  # (batch, tgt)
+                loss = model(
+                    input_ids=input_ids.to(device),
+                    attention_mask=(input_ids != pad).long().to(device),
+                    labels=label_ids.to(device),
+                ).loss
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                optimizer.step()
+                schedule.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                recent = [*recent[-49:], loss.item()]
+                if progress is not None:
+                    mean = sum(recent) / len(recent)
+                    elapsed = time.monotonic() - started
+                    progress(TrainProgress(step, total_steps, epoch, mean, elapsed))
     model.eval()
+
     artifact = ArtifactConfig(
         kind="seq2seq",
         architecture=architecture,
@@ -205,5 +210,6 @@ def _train_seq2seq(
         "n_train": len(pairs),
         "steps": step,
         "final_train_loss": round(sum(recent) / len(recent), 4),
+        "train_loop_seconds": round(time.monotonic() - started, 1),
     }
     return ReplySuggester(model, tokenizer, artifact, device), metrics
