@@ -348,3 +348,68 @@ def test_retrieval_deduplicates_identical_replies(tmp_path):
     assert sorted(normalise(s.text) for s in suggestions) == sorted(
         [normalise(same), "goodbye"]
     )
+
+
+# Command line
+
+
+def test_cli_registers_its_commands_on_the_inference_parser():
+    import argparse
+
+    from inference.replies import cli
+
+    parser = argparse.ArgumentParser()
+    cli.add_subparsers(parser.add_subparsers(dest="command"))
+    train = parser.parse_args(
+        ["train-replies", "--train", "t.jsonl", "--out", "m", "--epochs", "2"]
+    )
+    assert train.func is cli.run_train
+    assert train.epochs == 2
+    assert train.kind == "seq2seq"
+    suggest = parser.parse_args(
+        ["suggest", "--model", "m", "--context", "customer: hi"]
+    )
+    assert suggest.func is cli.run_suggest
+
+
+def test_cli_trains_a_retrieval_index_and_suggests_from_it(tmp_path, capsys):
+    from inference.replies.cli import main
+
+    data = write_lines(
+        tmp_path / "train.jsonl",
+        [json.dumps({"context": customer(c), "reply": r}) for c, r in TOY.items()],
+    )
+    out = tmp_path / "model"
+    assert (
+        main(
+            [
+                "train-replies",
+                "--train",
+                str(data),
+                "--out",
+                str(out),
+                "--kind",
+                "retrieval",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    context = ["agent: Hello, how can I help?", "customer: I forgot my password"]
+    args = ["suggest", "--model", str(out), "-n", "2"] + [
+        f"--context={c}" for c in context
+    ]
+    assert main(args) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 2
+    assert lines[0]["text"] == TOY["how do i reset my password"]
+
+
+def test_cli_reports_a_bad_training_line_and_exits_non_zero(tmp_path, capsys):
+    from inference.replies.cli import main
+
+    data = write_lines(tmp_path / "train.jsonl", ['{"context": [], "reply": "x"}'])
+    assert (
+        main(["train-replies", "--train", str(data), "--out", str(tmp_path / "m")]) == 2
+    )
+    assert "train.jsonl:1:" in capsys.readouterr().err
