@@ -121,10 +121,10 @@ def main() -> int:
         "--latency-n", type=int, default=100, help="calls timed for latency"
     )
     parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--learning-rate", type=float, default=3e-4)
     parser.add_argument("--decoder-layers", type=int, default=3)
-    parser.add_argument("--freeze-encoder-layers", type=int, default=4)
+    parser.add_argument("--freeze-encoder-layers", type=int, default=6)
     parser.add_argument("--max-source-len", type=int, default=64)
     parser.add_argument("--max-target-len", type=int, default=32)
     parser.add_argument(

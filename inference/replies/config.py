@@ -40,6 +40,13 @@ class ReplyTrainConfig:
     # The lowest N encoder layers stay as pretrained: their backward pass is most of a
     # step's cost on a CPU, and general-purpose lower layers need little task tuning.
     freeze_encoder_layers: int = 0
+    # Encoder-decoder only: cross-attention starts as a copy of the same layer's
+    # self-attention (encoder and decoder share one representation space), and weights
+    # with no pretrained value learn this many times faster. Without both, a short CPU
+    # run learns an unconditional language model and suggests "Have a great day."
+    # for every context.
+    copy_cross_attention: bool = True
+    new_weights_lr_multiplier: float = 5.0
     seed: int = 0
     max_train: int | None = None
     # Retrieval only: turns that make the context embedding (the newest matter most).

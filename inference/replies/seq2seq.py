@@ -88,6 +88,9 @@ def build_model(
         model = EncoderDecoderModel.from_encoder_decoder_pretrained(
             base_model, base_model, local_files_only=True, **decoder_kwargs
         )
+    if config.copy_cross_attention:
+        for layer in model.decoder.bert.encoder.layer:
+            layer.crossattention.load_state_dict(layer.attention.state_dict())
     # BERT has no start or end of sequence: [CLS] starts a reply, [SEP] ends it.
     for target in (model.config, model.generation_config):
         target.decoder_start_token_id = tokenizer.cls_token_id
@@ -95,6 +98,11 @@ def build_model(
         target.eos_token_id = tokenizer.sep_token_id
         target.pad_token_id = tokenizer.pad_token_id
     return model
+
+
+def is_new_weight(name: str) -> bool:
+    """Weights a warm-started encoder-decoder adds to the pretrained encoder."""
+    return "crossattention" in name or ".cls.predictions." in f".{name}"
 
 
 def target_ids(

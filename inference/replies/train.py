@@ -27,6 +27,7 @@ from inference.replies.seq2seq import (
     ReplySuggester,
     base_architecture,
     build_model,
+    is_new_weight,
     load_tokenizer,
     quiet_transformers,
     target_ids,
@@ -154,9 +155,17 @@ def _train_seq2seq(
     )
     examples = list(zip(source_ids["input_ids"], labels))
 
-    params = [p for p in model.parameters() if p.requires_grad]
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    params = [p for _, p in named]
+    new_lr = config.learning_rate * config.new_weights_lr_multiplier
+    groups = [
+        {"params": [p for n, p in named if not is_new_weight(n)]},
+        {"params": [p for n, p in named if is_new_weight(n)], "lr": new_lr},
+    ]
     optimizer = torch.optim.AdamW(
-        params, lr=config.learning_rate, weight_decay=config.weight_decay
+        [g for g in groups if g["params"]],
+        lr=config.learning_rate,
+        weight_decay=config.weight_decay,
     )
     total_steps = math.ceil(len(pairs) / config.batch_size) * config.epochs
     warmup = max(1, int(total_steps * config.warmup_ratio))

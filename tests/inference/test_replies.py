@@ -188,6 +188,24 @@ def test_tiny_training_run_reproduces_the_replies_it_was_trained_on(seq2seq_dir)
     assert right >= 7
 
 
+def test_warm_start_builds_a_shallow_decoder_with_cross_attention_copied_from_self_attention():
+    from inference.replies.seq2seq import build_model, is_new_weight
+
+    base = bundled_base_model()
+    config = ReplyTrainConfig(decoder_layers=2)
+    model = build_model(base, "encoder-decoder", config, load_tokenizer(base))
+    layers = model.decoder.bert.encoder.layer
+    assert len(layers) == 2
+    assert model.config.decoder.add_cross_attention
+    query = layers[1].crossattention.self.query.weight
+    assert torch.equal(query, layers[1].attention.self.query.weight)
+    assert query.data_ptr() != layers[1].attention.self.query.weight.data_ptr()
+    assert model.generation_config.decoder_start_token_id == 101  # [CLS]
+    assert model.generation_config.eos_token_id == 102  # [SEP]
+    assert is_new_weight("decoder.bert.encoder.layer.0.crossattention.self.key.weight")
+    assert not is_new_weight("encoder.encoder.layer.0.attention.self.key.weight")
+
+
 def test_seq2seq_suggestions_are_distinct_scored_and_at_most_n(seq2seq_dir):
     suggester = load_suggester(seq2seq_dir)
     assert isinstance(suggester, ReplySuggester)
