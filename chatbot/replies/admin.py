@@ -16,7 +16,17 @@ def _rate(accepted: int, shown: int) -> str:
 
 @admin.register(ReplyModelVersion)
 class ReplyModelVersionAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "kind", "status", "progress", "is_active", "bleu", "pair_count", "acceptance", "created_at"]
+    list_display = [
+        "__str__",
+        "kind",
+        "status",
+        "progress",
+        "is_active",
+        "bleu",
+        "pair_count",
+        "acceptance",
+        "created_at",
+    ]
     list_filter = ["kind", "status", "is_active"]
     readonly_fields = [f.name for f in ReplyModelVersion._meta.fields]
     actions = ["activate_selected"]
@@ -100,6 +110,8 @@ class SuggestionEventAdmin(admin.ModelAdmin):
             queryset = response.context_data["cl"].queryset
         except (AttributeError, KeyError):
             return response
-        totals = queryset.aggregate(shown=Count("pk"), accepted=Count("pk", filter=Q(outcome__in=SuggestionEvent.ACCEPTED)))
+        totals = queryset.aggregate(
+            shown=Count("pk"), accepted=Count("pk", filter=Q(outcome__in=SuggestionEvent.ACCEPTED))
+        )
         response.context_data["title"] = f"Suggestions: accepted {_rate(totals['accepted'], totals['shown'])}"
         return response

@@ -10,7 +10,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
-from inference.replies import ReplyPair
+from inference.replies.data import ReplyPair
 
 WORD = re.compile(r"\w+|[^\w\s]")
 
@@ -33,9 +33,7 @@ def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str], max_n: int
             totals[n - 1] += max(len(h) - n + 1, 0)
     if hyp_len == 0 or matches[0] == 0:
         return 0.0
-    log_precision = sum(
-        math.log((matches[n] + (n > 0)) / (totals[n] + (n > 0))) for n in range(max_n)
-    ) / max_n
+    log_precision = sum(math.log((matches[n] + (n > 0)) / (totals[n] + (n > 0))) for n in range(max_n)) / max_n
     brevity = 1.0 if hyp_len > ref_len else math.exp(1 - ref_len / hyp_len)
     return round(100 * brevity * math.exp(log_precision), 2)
 

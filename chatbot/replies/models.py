@@ -39,7 +39,9 @@ class ReplyModelVersion(models.Model):
         ordering = ["-id"]
         constraints = [
             # One active model per kind: REPLY_SUGGESTIONS_SOURCE picks between the two.
-            models.UniqueConstraint(fields=["kind"], condition=Q(is_active=True), name="one_active_reply_model_per_kind"),
+            models.UniqueConstraint(
+                fields=["kind"], condition=Q(is_active=True), name="one_active_reply_model_per_kind"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -9,11 +9,10 @@ model learns from people, not from the bot's canned answers.
 
 from collections.abc import Iterable
 
-from inference.replies import ReplyPair, Turn
-
 from chatbot.conversations.models import Conversation, Message
 from chatbot.nlu.models import Intent
 from chatbot.nlu.pii import mask_pii
+from inference.replies.data import ReplyPair, Turn
 
 CONTEXT_TURNS = 4
 SPEAKER = {
@@ -47,9 +46,7 @@ def context_before(conversation: Conversation, seq: int, turns: int = CONTEXT_TU
 def pairs_from_conversations(turns: int = CONTEXT_TURNS) -> list[ReplyPair]:
     """One pair per agent reply (never a note, never the bot) that has something before it."""
     pairs: list[ReplyPair] = []
-    handled = Conversation.objects.filter(
-        messages__sender=Message.Sender.AGENT, messages__internal=False
-    ).distinct()
+    handled = Conversation.objects.filter(messages__sender=Message.Sender.AGENT, messages__internal=False).distinct()
     for conversation in handled.iterator():
         window: list[Turn] = []
         for message in conversation.messages.filter(internal=False, sender__in=list(SPEAKER)).order_by("seq"):

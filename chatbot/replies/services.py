@@ -80,7 +80,9 @@ def train_version(version_id: int, progress=None) -> ReplyModelVersion:
     except Exception as exc:  # the version records why; the worker lives on
         log.exception("reply model %s failed", version)
         ReplyModelVersion.objects.filter(pk=version_id).update(
-            status=ReplyModelVersion.Status.FAILED, error=str(exc)[:2000] or type(exc).__name__, finished_at=timezone.now()
+            status=ReplyModelVersion.Status.FAILED,
+            error=str(exc)[:2000] or type(exc).__name__,
+            finished_at=timezone.now(),
         )
         return ReplyModelVersion.objects.get(pk=version_id)
     ReplyModelVersion.objects.filter(pk=version_id).update(
@@ -139,9 +141,7 @@ def suggest_for_message(message_id: int, timeout_s: float | None = None) -> list
     Safe to run twice: a version suggests once per message. A model that fails is
     logged and shows nothing; the others still do."""
     message = (
-        Message.objects.select_related("conversation")
-        .filter(pk=message_id, sender=Message.Sender.VISITOR)
-        .first()
+        Message.objects.select_related("conversation").filter(pk=message_id, sender=Message.Sender.VISITOR).first()
     )
     if message is None or message.conversation.status not in PERSON_IN_CHARGE:
         return []
