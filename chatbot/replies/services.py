@@ -226,6 +226,14 @@ def record_outcome(reply: Message, event_id: object = None, inserted: bool = Fal
     return settled
 
 
+def record_outcome_safely(reply: Message, event_id: object = None, inserted: bool = False) -> None:
+    """record_outcome for the reply view: the reply is sent whatever happens here."""
+    try:
+        record_outcome(reply, event_id, inserted)
+    except Exception:
+        log.exception("could not record the suggestion outcome of message %s", reply.pk)
+
+
 def acceptance_rate(version: ReplyModelVersion) -> float | None:
     """(sent as is + edited) over every event the version showed; None before it showed any."""
     events = SuggestionEvent.objects.filter(model_version=version)
