@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "chatbot.nlu",
     "chatbot.conversations",
     "chatbot.agents",
+    "chatbot.replies",
 ]
 
 MIDDLEWARE = [
@@ -234,6 +235,21 @@ ACTIVATION_MAX_F1_DROP = _env_or_fail(
 ACTIVATION_MIN_SUPPORT = env.int("ACTIVATION_MIN_SUPPORT", default=10)
 # Extra inference.TrainConfig fields for every training run (tests make it smaller).
 NLU_TRAIN_OPTIONS: dict = {}
+# --- Reply suggestions for agents (docs/replies.md) ------------------------------
+
+# Which active reply model suggests: "best" (the higher held-out BLEU, else whichever
+# is active), "seq2seq", "retrieval", or "both" (each shows its own suggestions).
+REPLY_SUGGESTIONS_SOURCE = env.str("REPLY_SUGGESTIONS_SOURCE", default="best").strip().lower()
+if REPLY_SUGGESTIONS_SOURCE not in ("best", "seq2seq", "retrieval", "both"):
+    raise ImproperlyConfigured("REPLY_SUGGESTIONS_SOURCE must be best, seq2seq, retrieval or both.")
+REPLY_SUGGESTIONS_N = env.int("REPLY_SUGGESTIONS_N", default=3)
+# A suggestion later than this is useless to an agent: the task gives up and shows none.
+REPLY_SUGGESTION_TIMEOUT_S = _env_or_fail(
+    env.float, "REPLY_SUGGESTION_TIMEOUT_S", "Set it to a number of seconds, like 5.", default=5.0
+)
+# Extra inference.replies.ReplyTrainConfig fields for every reply training run (tests make it smaller).
+REPLY_TRAIN_OPTIONS: dict = {}
+
 # Retrain every night (celery beat) when reviewers accepted new feedback.
 NIGHTLY_RETRAIN = _env_or_fail(env.bool, "NIGHTLY_RETRAIN", "Set NIGHTLY_RETRAIN to 1 or 0.", default=True)
 NIGHTLY_RETRAIN_HOUR = env.int("NIGHTLY_RETRAIN_HOUR", default=3)

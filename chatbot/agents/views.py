@@ -20,6 +20,7 @@ from chatbot.agents.models import CannedResponse
 from chatbot.agents.services import AgentActionError
 from chatbot.conversations.models import Conversation
 from chatbot.nlu.models import Intent
+from chatbot.replies import services as suggestions
 
 HTTP_STATUS = {"not_found": 404, "empty_text": 400, "text_too_long": 400, "unknown_intent": 400, "unknown_message": 400}
 
@@ -165,7 +166,15 @@ def close(request: HttpRequest, conversation_id) -> HttpResponse:
 @agent_required
 def reply(request: HttpRequest, conversation_id) -> HttpResponse:
     text = request.POST.get("text")
-    return _act(request, conversation_id, lambda: services.reply(conversation_id, request.user, text), "")
+
+    def send():
+        message = services.reply(conversation_id, request.user, text)
+        suggestions.record_outcome_safely(
+            message, request.POST.get("suggestion_event_id"), request.POST.get("suggestion_inserted") == "1"
+        )
+        return message
+
+    return _act(request, conversation_id, send, "")
 
 
 @require_POST

@@ -273,6 +273,9 @@
         if (form && frame.conversation_id === opened) setPrediction(form, frame.out_of_scope ? "" : frame.intent, frame.confidence);
         break;
       }
+      case "suggestions":
+        if (frame.conversation_id === opened) showSuggestions(frame);
+        break;
       case "status":
         if (frame.conversation_id === opened) openConversation(opened, false);
         break;
@@ -281,6 +284,42 @@
         break;
     }
   }
+
+  // --- Suggested replies: one click puts one in the reply box ------------------------------
+
+  function showSuggestions(frame) {
+    const box = document.getElementById("reply-suggestions");
+    if (!box || !frame.suggestions || !frame.suggestions.length) return;
+    box.replaceChildren();
+    frame.suggestions.forEach((suggestion) => {
+      const button = el("button", "btn btn-ghost suggestion", suggestion.text); // textContent, never HTML
+      button.type = "button";
+      button.dataset.eventId = String(frame.event_id);
+      box.append(button);
+    });
+    box.hidden = false;
+  }
+
+  function clearSuggestions(form) {
+    const box = document.getElementById("reply-suggestions");
+    if (box) {
+      box.replaceChildren();
+      box.hidden = true;
+    }
+    form.elements.suggestion_event_id.value = "";
+    form.elements.suggestion_inserted.value = "";
+  }
+
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("#reply-suggestions .suggestion");
+    if (!button) return;
+    const form = button.closest("form");
+    const textarea = form.querySelector("textarea");
+    textarea.value = button.textContent;
+    form.elements.suggestion_event_id.value = button.dataset.eventId;
+    form.elements.suggestion_inserted.value = "1";
+    textarea.focus();
+  });
 
   // --- Forms: posted with fetch, CSRF in a header ------------------------------------------
 
@@ -315,6 +354,7 @@
       if (!textarea.value.trim()) return;
       const body = await post(form, action);
       if (body) {
+        if (!action) clearSuggestions(form); // a reply settles them; a note does not
         textarea.value = "";
         sendTyping(false);
         if (body.message) appendMessage(body.message);

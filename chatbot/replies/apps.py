@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class RepliesConfig(AppConfig):
+    name = "chatbot.replies"
+    verbose_name = "Reply suggestions"

@@ -1,0 +1,89 @@
+"""Reply models trained on the agents' own answers, and what agents did with their suggestions."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class ReplyModelVersion(models.Model):
+    """One trained reply model (seq2seq or retrieval): its artifact and how it came to be."""
+
+    class Kind(models.TextChoices):
+        SEQ2SEQ = "seq2seq"
+        RETRIEVAL = "retrieval"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        TRAINING = "training"
+        READY = "ready"
+        FAILED = "failed"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.SEQ2SEQ)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0)
+    artifact_dir = models.CharField(max_length=500, blank=True)
+    # What the artifact's metrics.json says, plus "bleu" on held-out pairs when there were enough.
+    metrics = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    pair_count = models.PositiveIntegerField(default=0)
+    activate_when_ready = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            # One active model per kind: REPLY_SUGGESTIONS_SOURCE picks between the two.
+            models.UniqueConstraint(
+                fields=["kind"], condition=Q(is_active=True), name="one_active_reply_model_per_kind"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} v{self.pk} ({self.status})"
+
+
+class SuggestionEvent(models.Model):
+    """Suggestions one model showed for one visitor message, and what the agent's next reply did with them."""
+
+    class Outcome(models.TextChoices):
+        SHOWN = "shown"  # no reply yet
+        SENT_AS_IS = "sent_as_is"
+        EDITED = "edited"
+        IGNORED = "ignored"
+
+    ACCEPTED = (Outcome.SENT_AS_IS, Outcome.EDITED)
+
+    message = models.ForeignKey("conversations.Message", on_delete=models.CASCADE, related_name="suggestion_events")
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    suggestions = models.JSONField(default=list)
+    model_version = models.ForeignKey(
+        ReplyModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.SHOWN)
+    reply = models.ForeignKey(
+        "conversations.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # A task run twice shows the same suggestions once.
+            models.UniqueConstraint(fields=["message", "model_version"], name="one_suggestion_event_per_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"suggestions for message {self.message_id} ({self.outcome})"
+
+    @property
+    def texts(self) -> list[str]:
+        return [s["text"] for s in self.suggestions]

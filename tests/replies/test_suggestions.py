@@ -1,0 +1,227 @@
+"""Reply suggestions through the product: pairs, training, activation, the suggest
+task and the agent's socket, and what agents did with the suggestions."""
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
+
+from chatbot.agents import services as agents
+from chatbot.conversations.models import Conversation, Message
+from chatbot.replies import services, serving
+from chatbot.replies.models import ReplyModelVersion, SuggestionEvent
+from chatbot.replies.pairs import build_reply_pairs
+from chatbot.replies.tasks import suggest_replies
+from tests.replies.conftest import TOY, add
+
+# --- Pairs --------------------------------------------------------------------------
+
+
+def test_pairs_come_only_from_agent_replies_with_pii_masked(handled):
+    pairs = build_reply_pairs(include_intents=False)
+    assert [p.reply for p in pairs] == ["Let me check [order_id] for you.", "It ships tomorrow."]
+    first, second = pairs
+    assert [(t.speaker, t.text) for t in first.context] == [
+        ("customer", "hi, my email is [email]"),
+        ("agent", "Hello! How can I help?"),  # the bot speaks for the company side
+        ("customer", "where is my order [order_id]"),
+    ]
+    # The system line and the internal note are not turns; at most four turns.
+    assert len(second.context) == 4
+    assert second.context[-1].text == "thanks, call me at [phone]"
+    texts = " ".join(t.text for p in pairs for t in p.context)
+    assert "internal" not in texts and "took" not in texts.lower()
+
+
+def test_intent_responses_give_a_fresh_install_pairs(demo_intents):
+    pairs = build_reply_pairs()
+    assert pairs and all(len(p.context) == 1 and p.context[0].speaker == "customer" for p in pairs)
+
+
+# --- Training and activation ------------------------------------------------------------
+
+
+def test_tiny_retrieval_run_from_built_pairs_trains_activates_and_suggests(handled, demo_intents, settings, tmp_path):
+    settings.MODEL_DIR = tmp_path
+    call_command("train_reply_model", "--kind", "retrieval", "--activate")
+    version = ReplyModelVersion.objects.get()
+    assert version.status == "ready" and version.is_active and version.progress == 1.0
+    assert version.pair_count > 20 and "bleu" in version.metrics
+    serving.forget()
+    suggester = serving.suggester_for(version)
+    found = suggester.suggest([{"speaker": "customer", "text": "where is my order [order_id]"}], n=3)
+    assert "Let me check [order_id] for you." in [s.text for s in found]
+
+
+def test_tiny_seq2seq_run_through_the_product(handled, settings, tmp_path):
+    settings.MODEL_DIR = tmp_path
+    settings.REPLY_TRAIN_OPTIONS = {
+        "epochs": 1,
+        "batch_size": 4,
+        "max_source_len": 16,
+        "max_target_len": 8,
+        "decoder_layers": 1,
+        "freeze_encoder_layers": 6,
+    }
+    version = services.train_version(services.request_training("seq2seq").pk)
+    assert version.status == "ready", version.error
+    assert services.activate_version(version.pk).is_active
+
+
+def test_a_second_run_of_the_same_kind_waits_for_the_first(db):
+    services.request_training("retrieval")
+    with pytest.raises(services.TrainingRefused):
+        services.request_training("retrieval")
+    services.request_training("seq2seq")
+
+
+def test_activation_refuses_a_damaged_artifact_and_a_version_not_ready(db, damaged_dir):
+    damaged = ReplyModelVersion.objects.create(kind="retrieval", status="ready", artifact_dir=str(damaged_dir))
+    with pytest.raises(services.ActivationRefused, match="damaged"):
+        services.activate_version(damaged.pk)
+    queued = ReplyModelVersion.objects.create(kind="retrieval")
+    with pytest.raises(services.ActivationRefused, match="not ready"):
+        services.activate_version(queued.pk)
+    assert not ReplyModelVersion.objects.filter(is_active=True).exists()
+
+
+def test_one_active_version_per_kind(db, retrieval_dir):
+    old = ReplyModelVersion.objects.create(kind="retrieval", status="ready", artifact_dir=str(retrieval_dir))
+    new = ReplyModelVersion.objects.create(kind="retrieval", status="ready", artifact_dir=str(retrieval_dir))
+    services.activate_version(old.pk)
+    services.activate_version(new.pk)
+    assert list(ReplyModelVersion.objects.filter(is_active=True)) == [new]
+
+
+def test_best_source_picks_the_higher_bleu_and_falls_back_to_whichever_is_active(db, settings):
+    retrieval = ReplyModelVersion.objects.create(kind="retrieval", status="ready", is_active=True, metrics={"bleu": 20})
+    assert serving.chosen_versions("best") == [retrieval]
+    seq2seq = ReplyModelVersion.objects.create(kind="seq2seq", status="ready", is_active=True, metrics={"bleu": 30})
+    assert serving.chosen_versions("best") == [seq2seq]
+    assert serving.chosen_versions("retrieval") == [retrieval]
+    assert serving.chosen_versions("both") == [seq2seq, retrieval]
+
+
+# --- Suggesting ------------------------------------------------------------------------
+
+
+def with_agent(visitor, agent, text="where is my order"):
+    agents.take_over(visitor.conversation.pk, agent)
+    return add(visitor.conversation, Message.Sender.VISITOR, text)
+
+
+def test_suggest_task_stores_suggestions_once(visitor, agent, active_retrieval, django_capture_on_commit_callbacks):
+    message = with_agent(visitor, agent)
+    with django_capture_on_commit_callbacks(execute=False) as pushes:
+        suggest_replies(message.pk)
+        suggest_replies(message.pk)
+    event = SuggestionEvent.objects.get()
+    assert event.texts[0] == TOY["where is my order"]
+    assert event.model_version == active_retrieval and event.outcome == "shown"
+    assert len(pushes) == 1
+
+
+def test_no_suggestions_while_the_bot_is_in_charge(visitor, active_retrieval):
+    message = add(visitor.conversation, Message.Sender.VISITOR, "where is my order")
+    suggest_replies(message.pk)
+    assert not SuggestionEvent.objects.exists()
+
+
+def test_a_damaged_active_model_shows_nothing_and_the_agent_can_still_reply(
+    visitor, agent, damaged_dir, django_capture_on_commit_callbacks
+):
+    serving.forget()
+    ReplyModelVersion.objects.create(kind="retrieval", status="ready", artifact_dir=str(damaged_dir), is_active=True)
+    message = with_agent(visitor, agent)
+    with django_capture_on_commit_callbacks(execute=False) as pushes:
+        suggest_replies(message.pk)  # logs, does not raise
+    assert pushes == [] and not SuggestionEvent.objects.exists()
+    client = Client()
+    client.force_login(agent)
+    response = client.post(
+        reverse("agents:reply", args=[visitor.conversation.pk]),
+        {"text": "Checking now."},
+        HTTP_ACCEPT="application/json",
+    )
+    assert response.status_code == 200
+    assert Message.objects.filter(sender="agent", text="Checking now.").exists()
+
+
+def test_the_intent_path_enqueues_suggestions_only_when_a_person_handles_it(visitor, agent, monkeypatch):
+    from chatbot.conversations.services import BotPrediction
+    from chatbot.conversations.tasks import reply_to_visitor_message
+    from chatbot.nlu import serving as nlu_serving
+
+    asked = []
+    monkeypatch.setattr(suggest_replies, "delay", lambda message_id: asked.append(message_id))
+    monkeypatch.setattr(nlu_serving, "predict", lambda text: (_ for _ in ()).throw(nlu_serving.NoActiveModel()))
+    bot_message = add(visitor.conversation, Message.Sender.VISITOR, "hello")
+    reply_to_visitor_message(bot_message.pk)
+    assert asked == []
+    message = with_agent(visitor, agent)
+    reply_to_visitor_message(message.pk)
+    assert asked == [message.pk]
+
+    def broken(message_id):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(suggest_replies, "delay", broken)
+    other = add(visitor.conversation, Message.Sender.VISITOR, "still there?")
+    reply_to_visitor_message(other.pk)  # the intent path does not fail
+    assert Message.objects.get(pk=other.pk).confidence == BotPrediction("", 0.0, True, None).confidence
+
+
+# --- Outcomes ------------------------------------------------------------------------------
+
+
+def shown_event(visitor, agent, version) -> SuggestionEvent:
+    held = Conversation.objects.filter(pk=visitor.conversation.pk, status="with_agent").exists()
+    message = (
+        add(visitor.conversation, Message.Sender.VISITOR, "where is my order") if held else with_agent(visitor, agent)
+    )
+    return SuggestionEvent.objects.create(
+        message=message, model_version=version, suggestions=[{"text": "Let me check.", "score": 0.9}]
+    )
+
+
+def post_reply(agent, visitor, text, **extra):
+    client = Client()
+    client.force_login(agent)
+    response = client.post(
+        reverse("agents:reply", args=[visitor.conversation.pk]), {"text": text, **extra}, HTTP_ACCEPT="application/json"
+    )
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("text", "extra", "outcome"),
+    [
+        ("Let me check.", {}, "sent_as_is"),
+        ("Let me  check.", {"suggestion_inserted": "1"}, "sent_as_is"),
+        ("Let me check, one moment.", {"suggestion_inserted": "1"}, "edited"),
+        ("Something else entirely.", {}, "ignored"),
+        ("Something else entirely.", {"suggestion_event_id": "not-a-number", "suggestion_inserted": "1"}, "ignored"),
+    ],
+)
+def test_the_reply_records_what_the_agent_did_with_the_suggestions(visitor, agent, text, extra, outcome):
+    event = shown_event(visitor, agent, ReplyModelVersion.objects.create(kind="retrieval"))
+    extra.setdefault("suggestion_event_id", str(event.pk))
+    post_reply(agent, visitor, text, **extra)
+    event.refresh_from_db()
+    assert event.outcome == outcome and event.agent == agent and event.reply.text == text
+
+
+def test_acceptance_rate_counts_as_is_and_edited_over_shown(visitor, agent, admin):
+    version = ReplyModelVersion.objects.create(kind="retrieval")
+    assert services.acceptance_rate(version) is None
+    for text, inserted in (("Let me check.", "1"), ("Let me check, hold on.", "1"), ("No.", "")):
+        event = shown_event(visitor, agent, version)
+        post_reply(agent, visitor, text, suggestion_event_id=str(event.pk), suggestion_inserted=inserted)
+    shown_event(visitor, agent, version)  # still shown, no reply yet
+    assert services.acceptance_rate(version) == 0.5
+    client = Client()
+    client.force_login(admin)
+    page = client.get(reverse("admin:replies_replymodelversion_changelist")).content.decode()
+    assert "50% of 4" in page
+    page = client.get(reverse("admin:replies_suggestionevent_changelist")).content.decode()
+    assert "accepted 50% of 4" in page
