@@ -140,6 +140,16 @@ class Visitor:
                 print(f"visitor {self.index}: error {frame['code']}", file=sys.stderr)
 
 
+async def wait_for_a_reply(base: str, timeout: float = 120) -> None:
+    visitor = Visitor(base, -1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        await visitor.run(interval=1, duration=1, grace=2)
+        if visitor.replies:
+            return
+    raise SystemExit("the workers did not answer within 120 s; see var/bench-server.log")
+
+
 async def load(base: str, visitors: int, interval: float, duration: float, grace: float) -> list[Visitor]:
     crowd = [Visitor(base, i) for i in range(visitors)]
     await asyncio.gather(*(v.run(interval, duration, grace) for v in crowd))
@@ -175,8 +185,8 @@ def main() -> None:
     port = free_port()
     server = start_server(env, port)
     try:
-        # Warm the model up, so the first visitor does not pay for loading it.
-        asyncio.run(load(f"http://127.0.0.1:{port}", 1, 0.5, 2, 3))
+        # Wait until the workers answer, so the run measures a warm system.
+        asyncio.run(wait_for_a_reply(f"http://127.0.0.1:{port}"))
         started = time.perf_counter()
         crowd = asyncio.run(load(f"http://127.0.0.1:{port}", args.visitors, args.interval, args.duration, args.grace))
         elapsed = time.perf_counter() - started - args.grace
