@@ -140,9 +140,9 @@ class Visitor:
                 print(f"visitor {self.index}: error {frame['code']}", file=sys.stderr)
 
 
-async def wait_for_a_reply(base: str, timeout: float = 120) -> None:
+async def wait_for_a_reply(base: str, within: float = 120) -> None:
     visitor = Visitor(base, -1)
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         await visitor.run(interval=1, duration=1, grace=2)
         if visitor.replies:
