@@ -112,25 +112,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_user_message(self, frame: dict) -> None:
         text = services.check_visitor_text(frame.get("text"))
         client_msg_id = services.check_client_msg_id(frame.get("client_msg_id"))
-        conversation_id = self.conversation.pk
-        existing = await database_sync_to_async(
-            lambda: self.conversation.messages.filter(client_msg_id=client_msg_id).first()
-        )()
-        if existing is None:
-            await database_sync_to_async(services.check_rate_limit)(self.conversation.visitor_id)
-            self.own_client_ids.add(str(client_msg_id))
-            message, _ = await database_sync_to_async(services.record_visitor_message)(
-                conversation_id, text, client_msg_id
-            )
-        else:
-            message = existing
+        self.own_client_ids.add(str(client_msg_id))
+        message, created, status = await database_sync_to_async(services.receive_visitor_message)(
+            self.conversation.pk, self.conversation.visitor_id, text, client_msg_id
+        )
         await self.send_json(
             {"type": "ack", "client_msg_id": str(client_msg_id), "message_id": message.pk, "seq": message.seq}
         )
-        status = await database_sync_to_async(
-            lambda: type(self.conversation).objects.values_list("status", flat=True).get(pk=conversation_id)
-        )()
-        if existing is None and status == "bot":
+        if created and status == "bot":
             await self.send_json({"type": "typing", "sender": "bot", "on": True})
 
     async def on_feedback(self, frame: dict) -> None:

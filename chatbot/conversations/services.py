@@ -152,6 +152,20 @@ def record_visitor_message(conversation_id, text: str, client_msg_id: uuid.UUID)
     return message, True
 
 
+def receive_visitor_message(
+    conversation_id, visitor_id: int, text: str, client_msg_id: uuid.UUID
+) -> tuple[Message, bool, str]:
+    """A user_message frame, in one trip to the database thread: a resend gets
+    the stored message back; a new one is rate-limited, then stored.
+    Returns (message, created, the conversation's status after it)."""
+    existing = Message.objects.filter(conversation_id=conversation_id, client_msg_id=client_msg_id).first()
+    if existing is not None:
+        return existing, False, ""
+    check_rate_limit(visitor_id)
+    message, created = record_visitor_message(conversation_id, text, client_msg_id)
+    return message, created, message.conversation.status
+
+
 def messages_after(conversation: Conversation, last_seq: int) -> list[dict]:
     messages = conversation.messages.filter(seq__gt=last_seq, internal=False).select_related("author")
     return [message_frame(m) for m in messages.order_by("seq")]
