@@ -221,7 +221,7 @@ class ReplySuggester:
                 num_return_sequences=beams,
                 max_new_tokens=max_new_tokens or train.max_target_len,
                 length_penalty=1.0,
-                early_stopping=True,
+                early_stopping=beams > 1,
                 use_cache=True,
                 do_sample=False,
                 output_scores=True,
@@ -236,7 +236,19 @@ class ReplySuggester:
         if self.config.architecture == "encoder-decoder":
             lowercased = bool(getattr(self.tokenizer, "do_lower_case", False))
             texts = [tidy_wordpiece(t, restore_case=lowercased) for t in texts]
-        scores = out.sequences_scores.tolist()
+        scores = self._scores(out, beams)
         return dedupe(
             (Suggestion(t.strip(), round(s, 6)) for t, s in zip(texts, scores)), n
         )
+
+    def _scores(self, out: Any, beams: int) -> list[float]:
+        """Log-probability per generated token of each returned sequence."""
+        if beams > 1:
+            return out.sequences_scores.tolist()
+        # Greedy search reports no sequence score: average the chosen tokens' log-probs.
+        steps = self.model.compute_transition_scores(
+            out.sequences, out.scores, normalize_logits=True
+        )  # (n, generated)
+        generated = out.sequences[:, -steps.shape[1] :]  # (n, generated)
+        keep = generated != self.tokenizer.pad_token_id
+        return ((steps * keep).sum(1) / keep.sum(1).clamp(min=1)).tolist()
