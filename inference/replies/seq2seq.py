@@ -205,9 +205,8 @@ class ReplySuggester:
             max_length=train.max_source_len,
             return_tensors="pt",
         )
-        beams = (
-            num_beams or n + 1
-        )  # one spare beam so a duplicate still leaves n replies
+        # One spare beam, so a duplicate among the beams still leaves n replies.
+        beams = num_beams or n + 1
         stopping = (
             StoppingCriteriaList([MaxTimeCriteria(timeout_s)]) if timeout_s else None
         )
