@@ -4,7 +4,10 @@ Trains a seq2seq model and the retrieval baseline on the same training pairs, th
 reports BLEU, chrF, ROUGE-L, exact match of the first suggestion, training time and
 latency of three suggestions, with the machine it ran on. Rerun:
 
-    python bench/replies_sgd.py --max-train 8000 --epochs 1 --max-eval 500
+    python bench/replies_sgd.py --max-train 12000 --max-eval 300 --greedy
+        --train-threads 1 --threads 1
+
+(the run in docs/benchmarks-replies.md; about 20 minutes on 2 shared cores).
 """
 
 from __future__ import annotations
