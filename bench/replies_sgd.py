@@ -4,7 +4,10 @@ Trains a seq2seq model and the retrieval baseline on the same training pairs, th
 reports BLEU, chrF, ROUGE-L, exact match of the first suggestion, training time and
 latency of three suggestions, with the machine it ran on. Rerun:
 
-    python bench/replies_sgd.py --max-train 8000 --epochs 1 --max-eval 500
+    python bench/replies_sgd.py --max-train 12000 --max-eval 300 --greedy
+        --train-threads 1 --threads 1
+
+(the run in docs/benchmarks-replies.md; about 20 minutes on 2 shared cores).
 """
 
 from __future__ import annotations
@@ -66,13 +69,15 @@ def as_dicts(pair: ReplyPair) -> list[dict[str, str]]:
     return [{"speaker": t.speaker, "text": t.text} for t in pair.context]
 
 
-def evaluate(suggester, pairs: list[ReplyPair], latency_n: int) -> dict[str, float]:
+def evaluate(
+    suggester, pairs: list[ReplyPair], latency_n: int, **options: object
+) -> dict[str, float]:
     """Quality of the first suggestion over ``pairs``; latency of the first
     ``latency_n`` calls (three suggestions each)."""
     hyps, refs, times = [], [], []
     for i, pair in enumerate(pairs):
         started = time.perf_counter()
-        suggestions = suggester.suggest(as_dicts(pair), n=3)
+        suggestions = suggester.suggest(as_dicts(pair), n=3, **options)
         elapsed = time.perf_counter() - started
         if i < latency_n:
             times.append(elapsed)
@@ -138,6 +143,11 @@ def main() -> int:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-quantized", action="store_true")
+    parser.add_argument(
+        "--greedy",
+        action="store_true",
+        help="also score greedy search (one suggestion)",
+    )
     parser.add_argument("--work-dir", type=Path, default=ROOT / "var" / "bench-replies")
     parser.add_argument("--results", type=Path, help="write the results JSON here too")
     args = parser.parse_args()
@@ -214,9 +224,20 @@ def main() -> int:
             **evaluate(suggester, test, args.latency_n),
         }
         print(json.dumps(results[name], indent=2), flush=True)
+    if args.greedy:
+        # Greedy search returns one suggestion; it shows what beam search's preference
+        # for short generic replies costs an under-trained model.
+        suggester = ReplySuggester.load(seq2seq_dir, threads=args.threads)
+        results["seq2seq_greedy"] = {
+            "train_seconds": round(seq2seq_seconds, 1),
+            "load": load_avg(),
+            **evaluate(suggester, test, args.latency_n, num_beams=1),
+        }
+        print(json.dumps(results["seq2seq_greedy"], indent=2), flush=True)
     results["load_at_end"] = load_avg()
 
-    rows = [k for k in ("retrieval", "seq2seq", "seq2seq_int8") if k in results]
+    names = ("retrieval", "seq2seq", "seq2seq_int8", "seq2seq_greedy")
+    rows = [k for k in names if k in results]
     print(
         "\n| model | BLEU | chrF | ROUGE-L | exact % | train s | p50 ms | p95 ms | load |"
     )

@@ -38,10 +38,16 @@ __all__ = [
 
 
 def load_suggester(
-    directory: str | Path, **options: object
+    directory: str | Path,
+    *,
+    quantize: bool = False,
+    threads: int | None = None,
+    device: str | None = None,
 ) -> ReplySuggester | RetrievalSuggester:
-    """Load any reply artifact by the kind its config.json names. ``options`` go to
-    ReplySuggester.load (quantize, threads, device) and are ignored for retrieval."""
+    """Load any reply artifact by the kind its config.json names (and verify it).
+    ``quantize`` and ``device`` apply to seq2seq models only."""
     if read_kind(directory) == "retrieval":
-        return RetrievalSuggester.load(directory)
-    return ReplySuggester.load(directory, **options)  # type: ignore[arg-type]
+        return RetrievalSuggester.load(directory, threads=threads)
+    return ReplySuggester.load(
+        directory, quantize=quantize, threads=threads, device=device
+    )

@@ -94,8 +94,7 @@ def run_suggest(args: argparse.Namespace) -> int:
 
     try:
         context = [parse_turn_arg(turn) for turn in args.context]
-        options = {"quantize": True} if args.quantize else {}
-        suggester = load_suggester(args.model, **options)
+        suggester = load_suggester(args.model, quantize=args.quantize)
         suggestions = suggester.suggest(context, n=args.n, timeout_s=args.timeout)
     except ReplyModelError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -13,6 +13,8 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from inference.replies.runtime import quiet_transformers
+
 
 class ContextEmbedder:
     def __init__(
@@ -27,11 +29,13 @@ class ContextEmbedder:
     @classmethod
     def load(cls, path: str | Path, max_len: int = 128) -> ContextEmbedder:
         tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        model = AutoModel.from_pretrained(str(path), local_files_only=True)
+        with quiet_transformers():
+            model = AutoModel.from_pretrained(str(path), local_files_only=True)
         return cls(model, tokenizer, max_len)
 
     def save(self, path: Path) -> None:
-        self.model.save_pretrained(path)
+        with quiet_transformers():
+            self.model.save_pretrained(path)
         self.tokenizer.save_pretrained(path)
 
     def embed(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:

@@ -15,6 +15,7 @@ from inference.replies.config import ArtifactConfig
 from inference.replies.data import ReplyPair, format_context, parse_context
 from inference.replies.embedding import ContextEmbedder
 from inference.replies.errors import ArtifactError
+from inference.replies.runtime import limit_threads
 from inference.replies.suggestions import Suggestion, dedupe
 
 EMBEDDINGS_FILE = "embeddings.safetensors"
@@ -62,13 +63,16 @@ class RetrievalSuggester:
         self.embedder.save(directory / ENCODER_DIR)
 
     @classmethod
-    def load(cls, directory: str | Path) -> RetrievalSuggester:
+    def load(
+        cls, directory: str | Path, threads: int | None = None
+    ) -> RetrievalSuggester:
         directory = Path(directory)
         config = verify(directory)
         if config.kind != "retrieval":
             raise ArtifactError(
                 f"{directory} holds a {config.kind} model, not a retrieval index"
             )
+        limit_threads(threads)
         embedder = ContextEmbedder.load(
             directory / ENCODER_DIR, max_len=config.train.max_source_len
         )

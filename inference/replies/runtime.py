@@ -1,10 +1,14 @@
-"""Device, threads and precision of the reply models, chosen here and nowhere else."""
+"""Device, threads, precision and library noise of the reply models, chosen here only."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import warnings
+from collections.abc import Iterator
 
 import torch
+from transformers.utils import logging as hf_logging
 
 DEVICE_ENV = "REPLY_DEVICE"
 THREADS_ENV = "REPLY_THREADS"
@@ -43,3 +47,24 @@ def quantize_for_cpu(model: torch.nn.Module) -> torch.nn.Module:
         return torch.ao.quantization.quantize_dynamic(
             model, {torch.nn.Linear}, dtype=torch.qint8
         )
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence load reports and progress bars: a worker's log is not a terminal."""
+    previous = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            # EncoderDecoderModel warns on every training call that it computes the
+            # loss itself since v4.12; that is the behaviour this code relies on.
+            warnings.filterwarnings(
+                "ignore", message="Version v4.12.0", category=FutureWarning
+            )
+            yield
+    finally:
+        hf_logging.set_verbosity(previous)
+        if bars:
+            hf_logging.enable_progress_bar()

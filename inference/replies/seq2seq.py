@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +20,17 @@ from transformers.generation.stopping_criteria import (
     MaxTimeCriteria,
     StoppingCriteriaList,
 )
-from transformers.utils import logging as hf_logging
 
 from inference.replies.artifact import CONFIG_FILE, verify, write_json
 from inference.replies.config import ArtifactConfig, ReplyTrainConfig
 from inference.replies.data import build_source, parse_context
 from inference.replies.errors import ArtifactError, SuggestionTimeout
-from inference.replies.runtime import choose_device, limit_threads, quantize_for_cpu
+from inference.replies.runtime import (
+    choose_device,
+    limit_threads,
+    quantize_for_cpu,
+    quiet_transformers,
+)
 from inference.replies.suggestions import Suggestion, dedupe
 from inference.replies.text import tidy_wordpiece
 
@@ -53,22 +55,6 @@ def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
-@contextlib.contextmanager
-def quiet_transformers() -> Iterator[None]:
-    previous = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        with warnings.catch_warnings():
-            # EncoderDecoderModel warns on every training call that it computes the
-            # loss itself since v4.12; that is the behaviour this code relies on.
-            warnings.filterwarnings(
-                "ignore", message="Version v4.12.0", category=FutureWarning
-            )
-            yield
-    finally:
-        hf_logging.set_verbosity(previous)
-
-
 def build_model(
     base_model: str,
     architecture: str,
@@ -77,7 +63,10 @@ def build_model(
 ) -> PreTrainedModel:
     """A trainable seq2seq network from the base checkpoint."""
     if architecture == "native-seq2seq":
-        return AutoModelForSeq2SeqLM.from_pretrained(base_model, local_files_only=True)
+        with quiet_transformers():
+            return AutoModelForSeq2SeqLM.from_pretrained(
+                base_model, local_files_only=True
+            )
     # Warm-start both halves from the encoder (Rothe et al. 2020, "bert2bert"); the
     # decoder gains causal masking and fresh cross-attention. decoder_* kwargs shape it.
     decoder_kwargs: dict[str, Any] = {}
@@ -161,9 +150,10 @@ class ReplySuggester:
             if config.architecture == "encoder-decoder"
             else AutoModelForSeq2SeqLM
         )
-        model = model_cls.from_pretrained(
-            str(directory / MODEL_DIR), local_files_only=True
-        )
+        with quiet_transformers():
+            model = model_cls.from_pretrained(
+                str(directory / MODEL_DIR), local_files_only=True
+            )
         model.to(chosen)
         if quantize and chosen.type == "cpu":
             model = quantize_for_cpu(model)
@@ -172,7 +162,8 @@ class ReplySuggester:
     def save(self, directory: Path) -> None:
         """Write into ``directory`` (the caller makes it atomic and seals it)."""
         write_json(directory / CONFIG_FILE, self.config.to_dict())
-        self.model.save_pretrained(directory / MODEL_DIR)
+        with quiet_transformers():
+            self.model.save_pretrained(directory / MODEL_DIR)
         self.tokenizer.save_pretrained(directory / TOKENIZER_DIR)
 
     def suggest(
@@ -205,9 +196,8 @@ class ReplySuggester:
             max_length=train.max_source_len,
             return_tensors="pt",
         )
-        beams = (
-            num_beams or n + 1
-        )  # one spare beam so a duplicate still leaves n replies
+        # One spare beam, so a duplicate among the beams still leaves n replies.
+        beams = num_beams or n + 1
         stopping = (
             StoppingCriteriaList([MaxTimeCriteria(timeout_s)]) if timeout_s else None
         )
@@ -221,7 +211,7 @@ class ReplySuggester:
                 num_return_sequences=beams,
                 max_new_tokens=max_new_tokens or train.max_target_len,
                 length_penalty=1.0,
-                early_stopping=True,
+                early_stopping=beams > 1,
                 use_cache=True,
                 do_sample=False,
                 output_scores=True,
@@ -236,7 +226,19 @@ class ReplySuggester:
         if self.config.architecture == "encoder-decoder":
             lowercased = bool(getattr(self.tokenizer, "do_lower_case", False))
             texts = [tidy_wordpiece(t, restore_case=lowercased) for t in texts]
-        scores = out.sequences_scores.tolist()
+        scores = self._scores(out, beams)
         return dedupe(
             (Suggestion(t.strip(), round(s, 6)) for t, s in zip(texts, scores)), n
         )
+
+    def _scores(self, out: Any, beams: int) -> list[float]:
+        """Log-probability per generated token of each returned sequence."""
+        if beams > 1:
+            return out.sequences_scores.tolist()
+        # Greedy search reports no sequence score: average the chosen tokens' log-probs.
+        steps = self.model.compute_transition_scores(
+            out.sequences, out.scores, normalize_logits=True
+        )  # (n, generated)
+        generated = out.sequences[:, -steps.shape[1] :]  # (n, generated)
+        keep = generated != self.tokenizer.pad_token_id
+        return ((steps * keep).sum(1) / keep.sum(1).clamp(min=1)).tolist()

@@ -22,14 +22,13 @@ from inference.replies.data import ReplyPair, build_source, data_hash
 from inference.replies.embedding import ContextEmbedder
 from inference.replies.errors import ReplyDataError
 from inference.replies.retrieval import RetrievalSuggester
-from inference.replies.runtime import choose_device
+from inference.replies.runtime import choose_device, quiet_transformers
 from inference.replies.seq2seq import (
     ReplySuggester,
     base_architecture,
     build_model,
     is_new_weight,
     load_tokenizer,
-    quiet_transformers,
     target_ids,
 )
 

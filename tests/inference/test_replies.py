@@ -217,6 +217,10 @@ def test_seq2seq_suggestions_are_distinct_scored_and_at_most_n(seq2seq_dir):
         scores = [s.score for s in suggestions]
         assert scores == sorted(scores, reverse=True)
         assert all(s <= 0 for s in scores)
+    greedy = suggester.suggest(customer("where is my order"), n=3, num_beams=1)
+    assert len(greedy) == 1
+    assert normalise(greedy[0].text) == normalise(TOY["where is my order"])
+    assert -1.0 < greedy[0].score <= 0
 
 
 def test_seq2seq_artifact_records_how_it_was_built(seq2seq_dir, toy_pairs):
