@@ -69,9 +69,7 @@ def as_dicts(pair: ReplyPair) -> list[dict[str, str]]:
     return [{"speaker": t.speaker, "text": t.text} for t in pair.context]
 
 
-def evaluate(
-    suggester, pairs: list[ReplyPair], latency_n: int, **options: object
-) -> dict[str, float]:
+def evaluate(suggester, pairs: list[ReplyPair], latency_n: int, **options: object) -> dict[str, float]:
     """Quality of the first suggestion over ``pairs``; latency of the first
     ``latency_n`` calls (three suggestions each)."""
     hyps, refs, times = [], [], []
@@ -86,14 +84,10 @@ def evaluate(
     # The bundled MiniLM tokenizer is uncased, so the seq2seq model writes lower case:
     # compare case-insensitively for every model so the scores are comparable.
     bleu = sacrebleu.corpus_bleu(hyps, [refs], lowercase=True).score
-    chrf = sacrebleu.corpus_chrf(
-        [h.lower() for h in hyps], [[r.lower() for r in refs]]
-    ).score
+    chrf = sacrebleu.corpus_chrf([h.lower() for h in hyps], [[r.lower() for r in refs]]).score
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
-    rouge_l = statistics.mean(
-        scorer.score(r, h)["rougeL"].fmeasure for h, r in zip(hyps, refs)
-    )
-    exact = statistics.mean(normalise(h) == normalise(r) for h, r in zip(hyps, refs))
+    rouge_l = statistics.mean(scorer.score(r, h)["rougeL"].fmeasure for h, r in zip(hyps, refs, strict=True))
+    exact = statistics.mean(normalise(h) == normalise(r) for h, r in zip(hyps, refs, strict=True))
     times.sort()
     return {
         "bleu": round(bleu, 2),
@@ -101,30 +95,18 @@ def evaluate(
         "rouge_l": round(100 * rouge_l, 2),
         "exact_match": round(100 * exact, 2),
         "latency_p50_ms": round(1000 * times[len(times) // 2], 1),
-        "latency_p95_ms": round(
-            1000 * times[min(len(times) - 1, int(0.95 * len(times)))], 1
-        ),
-        "examples": [
-            {"reply": r, "suggested": h} for h, r in list(zip(hyps, refs))[:5]
-        ],
+        "latency_p95_ms": round(1000 * times[min(len(times) - 1, int(0.95 * len(times)))], 1),
+        "examples": [{"reply": r, "suggested": h} for h, r in list(zip(hyps, refs, strict=True))[:5]],
     }
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train-file", type=Path, default=DATA / "train.jsonl")
     parser.add_argument("--test-file", type=Path, default=DATA / "test.jsonl")
-    parser.add_argument(
-        "--max-train", type=int, default=8000, help="random subset of training pairs"
-    )
-    parser.add_argument(
-        "--max-eval", type=int, default=500, help="random subset of test pairs"
-    )
-    parser.add_argument(
-        "--latency-n", type=int, default=100, help="calls timed for latency"
-    )
+    parser.add_argument("--max-train", type=int, default=8000, help="random subset of training pairs")
+    parser.add_argument("--max-eval", type=int, default=500, help="random subset of test pairs")
+    parser.add_argument("--latency-n", type=int, default=100, help="calls timed for latency")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--learning-rate", type=float, default=3e-4)
@@ -132,9 +114,7 @@ def main() -> int:
     parser.add_argument("--freeze-encoder-layers", type=int, default=6)
     parser.add_argument("--max-source-len", type=int, default=64)
     parser.add_argument("--max-target-len", type=int, default=32)
-    parser.add_argument(
-        "--threads", type=int, default=2, help="torch threads for inference"
-    )
+    parser.add_argument("--threads", type=int, default=2, help="torch threads for inference")
     parser.add_argument(
         "--train-threads",
         type=int,
@@ -205,18 +185,14 @@ def main() -> int:
 
     limit_threads(args.train_threads)
     started = time.monotonic()
-    seq2seq_dir = train_reply_model(
-        train, args.work_dir / f"seq2seq-{stamp}", config, progress=report
-    )
+    seq2seq_dir = train_reply_model(train, args.work_dir / f"seq2seq-{stamp}", config, progress=report)
     seq2seq_seconds = time.monotonic() - started
     results["train_load"] = load_avg()
     results["seq2seq_metrics"] = json.loads((seq2seq_dir / "metrics.json").read_text())
     for quantize in (False, True):
         if quantize and args.skip_quantized:
             continue
-        suggester = ReplySuggester.load(
-            seq2seq_dir, quantize=quantize, threads=args.threads
-        )
+        suggester = ReplySuggester.load(seq2seq_dir, quantize=quantize, threads=args.threads)
         name = "seq2seq_int8" if quantize else "seq2seq"
         results[name] = {
             "train_seconds": round(seq2seq_seconds, 1),
@@ -238,9 +214,7 @@ def main() -> int:
 
     names = ("retrieval", "seq2seq", "seq2seq_int8", "seq2seq_greedy")
     rows = [k for k in names if k in results]
-    print(
-        "\n| model | BLEU | chrF | ROUGE-L | exact % | train s | p50 ms | p95 ms | load |"
-    )
+    print("\n| model | BLEU | chrF | ROUGE-L | exact % | train s | p50 ms | p95 ms | load |")
     print("|---|---|---|---|---|---|---|---|---|")
     for k in rows:
         r = results[k]

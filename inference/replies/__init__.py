@@ -48,6 +48,4 @@ def load_suggester(
     ``quantize`` and ``device`` apply to seq2seq models only."""
     if read_kind(directory) == "retrieval":
         return RetrievalSuggester.load(directory, threads=threads)
-    return ReplySuggester.load(
-        directory, quantize=quantize, threads=threads, device=device
-    )
+    return ReplySuggester.load(directory, quantize=quantize, threads=threads, device=device)

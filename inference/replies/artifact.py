@@ -56,44 +56,28 @@ def verify(directory: str | Path) -> ArtifactConfig:
         raise ArtifactError(f"{directory}: no such model directory")
     sums_path = directory / CHECKSUMS_FILE
     if not sums_path.is_file():
-        raise ArtifactError(
-            f"{directory}: not a reply-model artifact (no {CHECKSUMS_FILE})"
-        )
+        raise ArtifactError(f"{directory}: not a reply-model artifact (no {CHECKSUMS_FILE})")
     try:
         sums = json.loads(sums_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise ArtifactError(
-            f"{directory}: {CHECKSUMS_FILE} is unreadable ({exc})"
-        ) from None
+        raise ArtifactError(f"{directory}: {CHECKSUMS_FILE} is unreadable ({exc})") from None
     for name, expected in sums.items():
         path = directory / name
         if not path.is_file():
             raise ArtifactError(f"{directory}: damaged artifact, {name} is missing")
         if sha256_file(path) != expected:
-            raise ArtifactError(
-                f"{directory}: damaged artifact, checksum of {name} does not match"
-            )
+            raise ArtifactError(f"{directory}: damaged artifact, checksum of {name} does not match")
     if CONFIG_FILE not in sums:
-        raise ArtifactError(
-            f"{directory}: {CONFIG_FILE} is not covered by {CHECKSUMS_FILE}"
-        )
-    return ArtifactConfig.from_dict(
-        json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
-    )
+        raise ArtifactError(f"{directory}: {CONFIG_FILE} is not covered by {CHECKSUMS_FILE}")
+    return ArtifactConfig.from_dict(json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8")))
 
 
 def read_kind(directory: str | Path) -> str:
     """The kind named in an artifact's config.json, unverified: loaders verify."""
     try:
-        return str(
-            json.loads((Path(directory) / CONFIG_FILE).read_text(encoding="utf-8"))[
-                "kind"
-            ]
-        )
+        return str(json.loads((Path(directory) / CONFIG_FILE).read_text(encoding="utf-8"))["kind"])
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ArtifactError(
-            f"{directory}: not a reply-model artifact ({exc})"
-        ) from None
+        raise ArtifactError(f"{directory}: not a reply-model artifact ({exc})") from None
 
 
 @contextlib.contextmanager
@@ -102,9 +86,7 @@ def atomic_artifact(out_dir: str | Path, overwrite: bool = False) -> Iterator[Pa
     into place, so readers never see a half-written model. On error nothing is left."""
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
-        raise ArtifactError(
-            f"{out_dir} exists and is not empty; choose another directory"
-        )
+        raise ArtifactError(f"{out_dir} exists and is not empty; choose another directory")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:

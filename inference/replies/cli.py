@@ -13,9 +13,7 @@ from inference.replies.errors import ReplyModelError
 
 def add_subparsers(subparsers: argparse._SubParsersAction) -> None:
     """Register ``train-replies`` and ``suggest`` on an existing subparser set."""
-    train = subparsers.add_parser(
-        "train-replies", help="train a reply-suggestion model"
-    )
+    train = subparsers.add_parser("train-replies", help="train a reply-suggestion model")
     train.add_argument("--train", required=True, help="JSONL of {context, reply} pairs")
     train.add_argument("--out", required=True, help="artifact directory to create")
     train.add_argument("--kind", choices=KINDS, default="seq2seq")
@@ -28,17 +26,11 @@ def add_subparsers(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--max-train", type=int, help="use only the first N pairs")
     train.add_argument("--batch-size", type=int)
     train.add_argument("--learning-rate", type=float)
-    train.add_argument(
-        "--overwrite", action="store_true", help="replace an existing artifact"
-    )
+    train.add_argument("--overwrite", action="store_true", help="replace an existing artifact")
     train.set_defaults(func=run_train)
 
-    suggest = subparsers.add_parser(
-        "suggest", help="suggest agent replies for a conversation"
-    )
-    suggest.add_argument(
-        "--model", required=True, help="artifact directory (seq2seq or retrieval)"
-    )
+    suggest = subparsers.add_parser("suggest", help="suggest agent replies for a conversation")
+    suggest.add_argument("--model", required=True, help="artifact directory (seq2seq or retrieval)")
     suggest.add_argument(
         "--context",
         action="append",
@@ -47,18 +39,14 @@ def add_subparsers(subparsers: argparse._SubParsersAction) -> None:
     )
     suggest.add_argument("-n", type=int, default=3, help="number of suggestions")
     suggest.add_argument("--timeout", type=float, help="seconds before giving up")
-    suggest.add_argument(
-        "--quantize", action="store_true", help="dynamic int8 on CPU (seq2seq)"
-    )
+    suggest.add_argument("--quantize", action="store_true", help="dynamic int8 on CPU (seq2seq)")
     suggest.set_defaults(func=run_suggest)
 
 
 def parse_turn_arg(raw: str) -> dict[str, str]:
     speaker, sep, text = raw.partition(":")
     if not sep:
-        raise ReplyModelError(
-            f'a --context turn looks like "customer: text", got {raw!r}'
-        )
+        raise ReplyModelError(f'a --context turn looks like "customer: text", got {raw!r}')
     return {"speaker": speaker.strip(), "text": text.strip()}
 
 
@@ -79,9 +67,7 @@ def run_train(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
 
-        out = train_reply_model(
-            pairs, args.out, config, progress=report, overwrite=args.overwrite
-        )
+        out = train_reply_model(pairs, args.out, config, progress=report, overwrite=args.overwrite)
     except (ReplyModelError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -54,9 +54,7 @@ class ReplyTrainConfig:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ValueError(
-                f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}"
-            )
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         for name in (
             "max_source_len",
             "max_target_len",
@@ -65,9 +63,7 @@ class ReplyTrainConfig:
             "batch_size",
         ):
             if getattr(self, name) < 1:
-                raise ValueError(
-                    f"{name} must be at least 1, got {getattr(self, name)}"
-                )
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 
 
 @dataclass
@@ -94,22 +90,13 @@ class ArtifactConfig:
                     f"artifact format {raw.get('format_version')!r} is not supported (expected {FORMAT_VERSION})"
                 )
             known = {f.name for f in dataclasses.fields(ReplyTrainConfig)}
-            train = ReplyTrainConfig(
-                **{k: v for k, v in raw["train"].items() if k in known}
-            )
-            values = {
-                k: raw[k]
-                for k in ("kind", "architecture", "base_model", "data_hash", "n_train")
-            }
+            train = ReplyTrainConfig(**{k: v for k, v in raw["train"].items() if k in known})
+            values = {k: raw[k] for k in ("kind", "architecture", "base_model", "data_hash", "n_train")}
             config = cls(train=train, versions=dict(raw.get("versions", {})), **values)
         except (KeyError, TypeError, ValueError) as exc:
-            raise ArtifactError(
-                f"config.json is not a reply-model config: {exc}"
-            ) from None
+            raise ArtifactError(f"config.json is not a reply-model config: {exc}") from None
         if config.architecture not in ARCHITECTURES:
-            raise ArtifactError(
-                f"unknown architecture {config.architecture!r} in config.json"
-            )
+            raise ArtifactError(f"unknown architecture {config.architecture!r} in config.json")
         return config
 
 

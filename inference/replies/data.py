@@ -32,14 +32,10 @@ def parse_turn(raw: Any) -> Turn:
     if isinstance(raw, Turn):
         return raw
     if not isinstance(raw, dict):
-        raise ReplyDataError(
-            f"a turn must be an object with speaker and text, got {type(raw).__name__}"
-        )
+        raise ReplyDataError(f"a turn must be an object with speaker and text, got {type(raw).__name__}")
     speaker, text = raw.get("speaker"), raw.get("text")
     if not isinstance(speaker, str) or speaker.strip().lower() not in SPEAKERS:
-        raise ReplyDataError(
-            f"turn speaker must be one of {', '.join(SPEAKERS)}, got {speaker!r}"
-        )
+        raise ReplyDataError(f"turn speaker must be one of {', '.join(SPEAKERS)}, got {speaker!r}")
     if not isinstance(text, str):
         raise ReplyDataError(f"turn text must be a string, got {type(text).__name__}")
     return Turn(speaker=speaker.strip().lower(), text=" ".join(text.split()))
@@ -62,9 +58,7 @@ def parse_pair(raw: Any) -> ReplyPair:
     reply = raw["reply"]
     if not isinstance(reply, str) or not reply.strip():
         raise ReplyDataError("'reply' must be a non-empty string")
-    return ReplyPair(
-        context=parse_context(raw["context"]), reply=" ".join(reply.split())
-    )
+    return ReplyPair(context=parse_context(raw["context"]), reply=" ".join(reply.split()))
 
 
 def load_reply_pairs(path: str | Path, limit: int | None = None) -> list[ReplyPair]:
@@ -84,9 +78,7 @@ def load_reply_pairs(path: str | Path, limit: int | None = None) -> list[ReplyPa
             try:
                 raw = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ReplyDataError(
-                    f"{path}:{number}: invalid JSON ({exc.msg})"
-                ) from None
+                raise ReplyDataError(f"{path}:{number}: invalid JSON ({exc.msg})") from None
             try:
                 pairs.append(parse_pair(raw))
             except ReplyDataError as exc:
@@ -107,9 +99,7 @@ def format_context(context: Sequence[Turn], max_turns: int) -> str:
     return " ".join(tag_turn(turn) for turn in context[-max_turns:])
 
 
-def build_source(
-    context: Sequence[Turn], tokenizer: Any, max_tokens: int, max_turns: int
-) -> str:
+def build_source(context: Sequence[Turn], tokenizer: Any, max_tokens: int, max_turns: int) -> str:
     """Model input for a context, cut from the left to fit ``max_tokens`` tokens.
 
     Whole turns are dropped oldest first, because the newest turns decide the reply;
@@ -141,8 +131,6 @@ def data_hash(pairs: Iterable[ReplyPair]) -> str:
             "context": [[t.speaker, t.text] for t in pair.context],
             "reply": pair.reply,
         }
-        digest.update(
-            json.dumps(record, ensure_ascii=False, sort_keys=True).encode("utf-8")
-        )
+        digest.update(json.dumps(record, ensure_ascii=False, sort_keys=True).encode("utf-8"))
         digest.update(b"\n")
     return digest.hexdigest()

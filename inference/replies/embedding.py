@@ -17,9 +17,7 @@ from inference.replies.runtime import quiet_transformers
 
 
 class ContextEmbedder:
-    def __init__(
-        self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, max_len: int
-    ) -> None:
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, max_len: int) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         # Left truncation keeps the newest words of a long context.
@@ -54,11 +52,7 @@ class ContextEmbedder:
                     return_tensors="pt",
                 )
                 hidden = self.model(**batch).last_hidden_state  # (batch, seq, hidden)
-                mask = (
-                    batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                )  # (batch, seq, 1)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(
-                    min=1e-9
-                )  # (batch, hidden)
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (batch, seq, 1)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (batch, hidden)
                 out[index] = torch.nn.functional.normalize(pooled, dim=-1).float()
         return out

@@ -32,9 +32,7 @@ class RetrievalSuggester:
         config: ArtifactConfig,
     ) -> None:
         if embeddings.shape[0] != len(replies):
-            raise ArtifactError(
-                f"{embeddings.shape[0]} embeddings for {len(replies)} replies"
-            )
+            raise ArtifactError(f"{embeddings.shape[0]} embeddings for {len(replies)} replies")
         self.embedder = embedder
         self.embeddings = embeddings  # (n_pairs, hidden), unit rows
         self.replies = list(replies)
@@ -63,19 +61,13 @@ class RetrievalSuggester:
         self.embedder.save(directory / ENCODER_DIR)
 
     @classmethod
-    def load(
-        cls, directory: str | Path, threads: int | None = None
-    ) -> RetrievalSuggester:
+    def load(cls, directory: str | Path, threads: int | None = None) -> RetrievalSuggester:
         directory = Path(directory)
         config = verify(directory)
         if config.kind != "retrieval":
-            raise ArtifactError(
-                f"{directory} holds a {config.kind} model, not a retrieval index"
-            )
+            raise ArtifactError(f"{directory} holds a {config.kind} model, not a retrieval index")
         limit_threads(threads)
-        embedder = ContextEmbedder.load(
-            directory / ENCODER_DIR, max_len=config.train.max_source_len
-        )
+        embedder = ContextEmbedder.load(directory / ENCODER_DIR, max_len=config.train.max_source_len)
         embeddings = load_file(str(directory / EMBEDDINGS_FILE))["embeddings"]
         replies = json.loads((directory / REPLIES_FILE).read_text(encoding="utf-8"))
         return cls(embedder, embeddings, replies, config)
@@ -90,14 +82,12 @@ class RetrievalSuggester:
         by cosine similarity. ``timeout_s`` is accepted for a common signature: one
         embedding and one matrix product have no loop that could run long."""
         turns = parse_context(context)
-        query = self.embedder.embed(
-            [format_context(turns, self.config.train.retrieval_turns)]
-        )[0]
+        query = self.embedder.embed([format_context(turns, self.config.train.retrieval_turns)])[0]
         scores = self.embeddings @ query  # (n_pairs,)
         # Many neighbours share a reply; look deep enough to find n distinct ones.
         top = torch.topk(scores, k=min(len(self.replies), max(n * 10, 20)))
         candidates = (
             Suggestion(self.replies[i], round(float(s), 6))
-            for s, i in zip(top.values, top.indices.tolist())
+            for s, i in zip(top.values, top.indices.tolist(), strict=True)
         )
         return dedupe(candidates, n)

@@ -16,11 +16,7 @@ THREADS_ENV = "REPLY_THREADS"
 
 def choose_device(device: str | None = None) -> torch.device:
     """The argument wins, then $REPLY_DEVICE, then a GPU if there is one."""
-    name = (
-        device
-        or os.environ.get(DEVICE_ENV)
-        or ("cuda" if torch.cuda.is_available() else "cpu")
-    )
+    name = device or os.environ.get(DEVICE_ENV) or ("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
 
 
@@ -44,9 +40,7 @@ def quantize_for_cpu(model: torch.nn.Module) -> torch.nn.Module:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(
-            model, {torch.nn.Linear}, dtype=torch.qint8
-        )
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
 @contextlib.contextmanager
@@ -60,9 +54,7 @@ def quiet_transformers() -> Iterator[None]:
         with warnings.catch_warnings():
             # EncoderDecoderModel warns on every training call that it computes the
             # loss itself since v4.12; that is the behaviour this code relies on.
-            warnings.filterwarnings(
-                "ignore", message="Version v4.12.0", category=FutureWarning
-            )
+            warnings.filterwarnings("ignore", message="Version v4.12.0", category=FutureWarning)
             yield
     finally:
         hf_logging.set_verbosity(previous)

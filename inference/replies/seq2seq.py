@@ -41,11 +41,7 @@ TOKENIZER_DIR = "tokenizer"
 def base_architecture(base_model: str) -> str:
     """Return native-seq2seq for t5/bart-like bases, encoder-decoder for encoder-only ones."""
     config = AutoConfig.from_pretrained(base_model, local_files_only=True)
-    return (
-        "native-seq2seq"
-        if getattr(config, "is_encoder_decoder", False)
-        else "encoder-decoder"
-    )
+    return "native-seq2seq" if getattr(config, "is_encoder_decoder", False) else "encoder-decoder"
 
 
 def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
@@ -64,9 +60,7 @@ def build_model(
     """A trainable seq2seq network from the base checkpoint."""
     if architecture == "native-seq2seq":
         with quiet_transformers():
-            return AutoModelForSeq2SeqLM.from_pretrained(
-                base_model, local_files_only=True
-            )
+            return AutoModelForSeq2SeqLM.from_pretrained(base_model, local_files_only=True)
     # Warm-start both halves from the encoder (Rothe et al. 2020, "bert2bert"); the
     # decoder gains causal masking and fresh cross-attention. decoder_* kwargs shape it.
     decoder_kwargs: dict[str, Any] = {}
@@ -101,15 +95,10 @@ def target_ids(
     max_len: int,
 ) -> list[list[int]]:
     """Label ids of each reply, ending with the end-of-sequence token."""
-    encoded = tokenizer(list(replies), truncation=True, max_length=max_len + 1)[
-        "input_ids"
-    ]
+    encoded = tokenizer(list(replies), truncation=True, max_length=max_len + 1)["input_ids"]
     if architecture == "encoder-decoder":
         # The model prepends decoder_start ([CLS]) itself when shifting labels right.
-        encoded = [
-            ids[1:] if ids and ids[0] == tokenizer.cls_token_id else ids
-            for ids in encoded
-        ]
+        encoded = [ids[1:] if ids and ids[0] == tokenizer.cls_token_id else ids for ids in encoded]
     return [ids[:max_len] for ids in encoded]
 
 
@@ -140,20 +129,12 @@ class ReplySuggester:
         directory = Path(directory)
         config = verify(directory)
         if config.kind != "seq2seq":
-            raise ArtifactError(
-                f"{directory} holds a {config.kind} model, not a seq2seq model"
-            )
+            raise ArtifactError(f"{directory} holds a {config.kind} model, not a seq2seq model")
         limit_threads(threads)
         chosen = choose_device(device)
-        model_cls = (
-            EncoderDecoderModel
-            if config.architecture == "encoder-decoder"
-            else AutoModelForSeq2SeqLM
-        )
+        model_cls = EncoderDecoderModel if config.architecture == "encoder-decoder" else AutoModelForSeq2SeqLM
         with quiet_transformers():
-            model = model_cls.from_pretrained(
-                str(directory / MODEL_DIR), local_files_only=True
-            )
+            model = model_cls.from_pretrained(str(directory / MODEL_DIR), local_files_only=True)
         model.to(chosen)
         if quantize and chosen.type == "cpu":
             model = quantize_for_cpu(model)
@@ -198,9 +179,7 @@ class ReplySuggester:
         )
         # One spare beam, so a duplicate among the beams still leaves n replies.
         beams = num_beams or n + 1
-        stopping = (
-            StoppingCriteriaList([MaxTimeCriteria(timeout_s)]) if timeout_s else None
-        )
+        stopping = StoppingCriteriaList([MaxTimeCriteria(timeout_s)]) if timeout_s else None
         started = time.monotonic()
         self.model.eval()
         with torch.inference_mode():
@@ -219,26 +198,20 @@ class ReplySuggester:
                 stopping_criteria=stopping,
             )
         if timeout_s and time.monotonic() - started >= timeout_s:
-            raise SuggestionTimeout(
-                f"reply generation took longer than {timeout_s:.3f} s"
-            )
+            raise SuggestionTimeout(f"reply generation took longer than {timeout_s:.3f} s")
         texts = self.tokenizer.batch_decode(out.sequences, skip_special_tokens=True)
         if self.config.architecture == "encoder-decoder":
             lowercased = bool(getattr(self.tokenizer, "do_lower_case", False))
             texts = [tidy_wordpiece(t, restore_case=lowercased) for t in texts]
         scores = self._scores(out, beams)
-        return dedupe(
-            (Suggestion(t.strip(), round(s, 6)) for t, s in zip(texts, scores)), n
-        )
+        return dedupe((Suggestion(t.strip(), round(s, 6)) for t, s in zip(texts, scores, strict=True)), n)
 
     def _scores(self, out: Any, beams: int) -> list[float]:
         """Log-probability per generated token of each returned sequence."""
         if beams > 1:
             return out.sequences_scores.tolist()
         # Greedy search reports no sequence score: average the chosen tokens' log-probs.
-        steps = self.model.compute_transition_scores(
-            out.sequences, out.scores, normalize_logits=True
-        )  # (n, generated)
+        steps = self.model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)  # (n, generated)
         generated = out.sequences[:, -steps.shape[1] :]  # (n, generated)
         keep = generated != self.tokenizer.pad_token_id
         return ((steps * keep).sum(1) / keep.sum(1).clamp(min=1)).tolist()

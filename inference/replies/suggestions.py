@@ -17,10 +17,7 @@ class Suggestion:
 
 def normalise(text: str) -> str:
     """Case-, punctuation- and spacing-insensitive key: "Sure!" and "sure." are one reply."""
-    kept = "".join(
-        " " if unicodedata.category(ch).startswith("P") else ch
-        for ch in text.casefold()
-    )
+    kept = "".join(" " if unicodedata.category(ch).startswith("P") else ch for ch in text.casefold())
     return " ".join(kept.split())
 
 

@@ -86,9 +86,7 @@ def train_reply_model(
     return Path(out_dir)
 
 
-def _batches(
-    lengths: Sequence[int], batch_size: int, rng: random.Random
-) -> list[list[int]]:
+def _batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:
     """Length-bucketed batches: sort shuffled chunks by length so a batch pads little,
     then shuffle the batches so the model does not see lengths in order."""
     order = list(range(len(lengths)))
@@ -97,9 +95,7 @@ def _batches(
     batches: list[list[int]] = []
     for start in range(0, len(order), chunk):
         part = sorted(order[start : start + chunk], key=lambda i: lengths[i])
-        batches.extend(
-            part[i : i + batch_size] for i in range(0, len(part), batch_size)
-        )
+        batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
     rng.shuffle(batches)
     return batches
 
@@ -118,9 +114,7 @@ def _encoder_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
 
 def _pad(rows: Sequence[Sequence[int]], value: int) -> torch.Tensor:
     width = max(len(r) for r in rows)
-    return torch.tensor(
-        [list(r) + [value] * (width - len(r)) for r in rows], dtype=torch.long
-    )
+    return torch.tensor([list(r) + [value] * (width - len(r)) for r in rows], dtype=torch.long)
 
 
 def _train_seq2seq(
@@ -144,15 +138,10 @@ def _train_seq2seq(
     for layer in _encoder_layers(model)[: config.freeze_encoder_layers]:
         layer.requires_grad_(False)
 
-    sources = [
-        build_source(p.context, tokenizer, config.max_source_len, config.max_turns)
-        for p in pairs
-    ]
+    sources = [build_source(p.context, tokenizer, config.max_source_len, config.max_turns) for p in pairs]
     source_ids = tokenizer(sources, truncation=True, max_length=config.max_source_len)
-    labels = target_ids(
-        tokenizer, [p.reply for p in pairs], architecture, config.max_target_len
-    )
-    examples = list(zip(source_ids["input_ids"], labels))
+    labels = target_ids(tokenizer, [p.reply for p in pairs], architecture, config.max_target_len)
+    examples = list(zip(source_ids["input_ids"], labels, strict=True))
 
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     params = [p for _, p in named]
@@ -171,9 +160,7 @@ def _train_seq2seq(
     # Linear warm-up then linear decay to zero.
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
-        lambda s: min(
-            (s + 1) / warmup, max(0.0, (total_steps - s) / max(1, total_steps - warmup))
-        ),
+        lambda s: min((s + 1) / warmup, max(0.0, (total_steps - s) / max(1, total_steps - warmup))),
     )
     pad = tokenizer.pad_token_id
     lengths = [len(s) + len(t) for s, t in examples]

@@ -166,12 +166,8 @@ def test_dedupe_ignores_case_punctuation_and_spacing_and_keeps_at_most_n():
 
 
 def test_wordpiece_output_is_joined_and_recased():
-    decoded = (
-        "your table at 5 : 30 pm is booked. i ' ll send $ 50. 00 for the check - in."
-    )
-    assert tidy_wordpiece(decoded) == (
-        "Your table at 5:30 pm is booked. I'll send $50.00 for the check-in."
-    )
+    decoded = "your table at 5 : 30 pm is booked. i ' ll send $ 50. 00 for the check - in."
+    assert tidy_wordpiece(decoded) == ("Your table at 5:30 pm is booked. I'll send $50.00 for the check-in.")
     assert tidy_wordpiece("ok , see you", restore_case=False) == "ok, see you"
 
 
@@ -241,9 +237,7 @@ def test_seq2seq_artifact_records_how_it_was_built(seq2seq_dir, toy_pairs):
 def test_round_trip_gives_the_same_suggestions(seq2seq_dir, tmp_path):
     copy = shutil.copytree(seq2seq_dir, tmp_path / "copy")
     context = customer("i want a refund")
-    assert ReplySuggester.load(copy).suggest(context) == ReplySuggester.load(
-        seq2seq_dir
-    ).suggest(context)
+    assert ReplySuggester.load(copy).suggest(context) == ReplySuggester.load(seq2seq_dir).suggest(context)
 
 
 def test_damaged_artifact_is_refused(seq2seq_dir, tmp_path):
@@ -304,24 +298,17 @@ def test_native_seq2seq_base_trains_and_suggests(tmp_path, toy_pairs):
         max_target_len=8,
     )
     out = train_reply_model(toy_pairs, tmp_path / "t5-replies", config)
-    assert (
-        json.loads((out / "config.json").read_text())["architecture"]
-        == "native-seq2seq"
-    )
+    assert json.loads((out / "config.json").read_text())["architecture"] == "native-seq2seq"
     suggestions = load_suggester(out).suggest(customer("where is my order"), n=3)
     assert len(suggestions) <= 3
     assert all(isinstance(s, Suggestion) for s in suggestions)
 
 
-def test_base_model_comes_from_the_environment_when_not_given(
-    monkeypatch, tmp_path, toy_pairs
-):
+def test_base_model_comes_from_the_environment_when_not_given(monkeypatch, tmp_path, toy_pairs):
     base = tmp_path / "operator-base"
     base.symlink_to(bundled_base_model())
     monkeypatch.setenv("REPLY_BASE_MODEL", str(base))
-    out = train_reply_model(
-        toy_pairs[:2], tmp_path / "out", ReplyTrainConfig(kind="retrieval")
-    )
+    out = train_reply_model(toy_pairs[:2], tmp_path / "out", ReplyTrainConfig(kind="retrieval"))
     assert json.loads((out / "config.json").read_text())["base_model"] == str(base)
 
 
@@ -331,27 +318,19 @@ def test_base_model_comes_from_the_environment_when_not_given(
 def test_retrieval_returns_the_reply_of_a_paraphrased_context(retrieval_dir):
     suggester = load_suggester(retrieval_dir)
     assert isinstance(suggester, RetrievalSuggester)
-    suggestions = suggester.suggest(
-        customer("has my parcel shipped yet? where is it?"), n=3
-    )
+    suggestions = suggester.suggest(customer("has my parcel shipped yet? where is it?"), n=3)
     assert suggestions[0].text == TOY["where is my order"]
-    suggestions = suggester.suggest(
-        customer("you took the money from my card two times"), n=3
-    )
+    suggestions = suggester.suggest(customer("you took the money from my card two times"), n=3)
     assert suggestions[0].text == TOY["my card was charged twice"]
     assert len(suggestions) == 3
-    assert [s.score for s in suggestions] == sorted(
-        (s.score for s in suggestions), reverse=True
-    )
+    assert [s.score for s in suggestions] == sorted((s.score for s in suggestions), reverse=True)
     assert -1.0 <= suggestions[-1].score <= suggestions[0].score <= 1.0
 
 
 def test_retrieval_round_trip_and_damage_check(retrieval_dir, tmp_path):
     copy = shutil.copytree(retrieval_dir, tmp_path / "copy")
     context = customer("i forgot my password")
-    assert RetrievalSuggester.load(copy).suggest(context) == RetrievalSuggester.load(
-        retrieval_dir
-    ).suggest(context)
+    assert RetrievalSuggester.load(copy).suggest(context) == RetrievalSuggester.load(retrieval_dir).suggest(context)
     replies = copy / "replies.json"
     replies.write_text(replies.read_text().replace("refund", "refund!"))
     with pytest.raises(ArtifactError, match="checksum of replies.json"):
@@ -360,16 +339,11 @@ def test_retrieval_round_trip_and_damage_check(retrieval_dir, tmp_path):
 
 def test_retrieval_deduplicates_identical_replies(tmp_path):
     same = "Is there anything else I can help you with?"
-    pairs = [
-        parse_pair({"context": customer(f"thanks {i}"), "reply": same + "!" * (i % 2)})
-        for i in range(6)
-    ]
+    pairs = [parse_pair({"context": customer(f"thanks {i}"), "reply": same + "!" * (i % 2)}) for i in range(6)]
     pairs.append(parse_pair({"context": customer("thanks a lot"), "reply": "Goodbye."}))
     out = train_reply_model(pairs, tmp_path / "r", ReplyTrainConfig(kind="retrieval"))
     suggestions = load_suggester(out).suggest(customer("thanks"), n=3)
-    assert sorted(normalise(s.text) for s in suggestions) == sorted(
-        [normalise(same), "goodbye"]
-    )
+    assert sorted(normalise(s.text) for s in suggestions) == sorted([normalise(same), "goodbye"])
 
 
 # Command line
@@ -382,15 +356,11 @@ def test_cli_registers_its_commands_on_the_inference_parser():
 
     parser = argparse.ArgumentParser()
     cli.add_subparsers(parser.add_subparsers(dest="command"))
-    train = parser.parse_args(
-        ["train-replies", "--train", "t.jsonl", "--out", "m", "--epochs", "2"]
-    )
+    train = parser.parse_args(["train-replies", "--train", "t.jsonl", "--out", "m", "--epochs", "2"])
     assert train.func is cli.run_train
     assert train.epochs == 2
     assert train.kind == "seq2seq"
-    suggest = parser.parse_args(
-        ["suggest", "--model", "m", "--context", "customer: hi"]
-    )
+    suggest = parser.parse_args(["suggest", "--model", "m", "--context", "customer: hi"])
     assert suggest.func is cli.run_suggest
 
 
@@ -418,9 +388,7 @@ def test_cli_trains_a_retrieval_index_and_suggests_from_it(tmp_path, capsys):
     )
     capsys.readouterr()
     context = ["agent: Hello, how can I help?", "customer: I forgot my password"]
-    args = ["suggest", "--model", str(out), "-n", "2"] + [
-        f"--context={c}" for c in context
-    ]
+    args = ["suggest", "--model", str(out), "-n", "2"] + [f"--context={c}" for c in context]
     assert main(args) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(lines) == 2
@@ -431,7 +399,5 @@ def test_cli_reports_a_bad_training_line_and_exits_non_zero(tmp_path, capsys):
     from inference.replies.cli import main
 
     data = write_lines(tmp_path / "train.jsonl", ['{"context": [], "reply": "x"}'])
-    assert (
-        main(["train-replies", "--train", str(data), "--out", str(tmp_path / "m")]) == 2
-    )
+    assert main(["train-replies", "--train", str(data), "--out", str(tmp_path / "m")]) == 2
     assert "train.jsonl:1:" in capsys.readouterr().err
