@@ -192,7 +192,10 @@ def main() -> None:
         elapsed = time.perf_counter() - started - args.grace
     finally:
         os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=60)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
 
     latencies, lost, duplicated, sent = [], 0, 0, 0
     for visitor in crowd:
