@@ -3,36 +3,20 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
+from inference.artifact import sha256_file, write_json  # one way to hash and write artifact files
 from inference.replies.config import ArtifactConfig
 from inference.replies.errors import ArtifactError
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
 CHECKSUMS_FILE = "checksums.json"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def write_json(path: Path, value: Any) -> None:
-    path.write_text(
-        json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True) + "\n",
-        encoding="utf-8",
-    )
 
 
 def seal(directory: Path) -> None:
