@@ -29,6 +29,10 @@ from pathlib import Path
 import websockets
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.machine import cpu_model  # noqa: E402  (the repository is on the path only now)
+
 UTTERANCES = [
     "where is my order?",
     "hi there",
@@ -44,18 +48,10 @@ UTTERANCES = [
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     load = os.getloadavg()
     return (
-        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}, "
-        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+        f"{cpu_model()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )
 
 

@@ -29,6 +29,7 @@ import sacrebleu
 import torch
 from rouge_score import rouge_scorer
 
+from bench.machine import cpu_model
 from inference.replies import (
     ReplySuggester,
     ReplyTrainConfig,
@@ -44,16 +45,8 @@ DATA = ROOT.parent / "shared" / "data" / "sgd_replies"
 
 
 def machine() -> dict[str, object]:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return {
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
