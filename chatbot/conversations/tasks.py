@@ -40,7 +40,7 @@ def reply_to_visitor_message(message_id: int) -> None:
             model_version_id=version_id,
         )
     services.answer_visitor_message(message_id, prediction)
-    nlu_services.note_low_confidence(message_id)
+    nlu_services.note_low_confidence(message_id, confidence=prediction.confidence, out_of_scope=prediction.out_of_scope)
     # A person handles the conversation: suggest replies in a task of their own, so
     # a slow or broken reply model never holds up or fails the intent path.
     enqueue_suggestions(message_id)

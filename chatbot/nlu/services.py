@@ -71,11 +71,18 @@ def data_hash(pairs: list[tuple[str, str]]) -> str:
 # --- Feedback review ------------------------------------------------------------
 
 
-def note_low_confidence(message_id: int) -> Feedback | None:
+def note_low_confidence(
+    message_id: int, *, confidence: float | None = None, out_of_scope: bool | None = None
+) -> Feedback | None:
     """Send an answered visitor message to review when the bot answered it with
-    less confidence than REVIEW_CONFIDENCE_THRESHOLD (fallbacks are there already)."""
+    less confidence than REVIEW_CONFIDENCE_THRESHOLD (fallbacks are there already).
+
+    The inference task passes the prediction it has in hand, so the common case,
+    a confident answer, costs no query."""
     from chatbot.conversations.models import Message
 
+    if out_of_scope or (confidence is not None and confidence >= settings.REVIEW_CONFIDENCE_THRESHOLD):
+        return None
     message = Message.objects.filter(pk=message_id, sender=Message.Sender.VISITOR).first()
     if (
         message is None

@@ -48,6 +48,16 @@ def test_confident_answers_and_fallbacks_get_no_low_confidence_feedback(visitor,
     assert list(Feedback.objects.values_list("source", flat=True)) == ["fallback"]
 
 
+@override_settings(INTENT_CONFIDENCE_THRESHOLD=0.5, REVIEW_CONFIDENCE_THRESHOLD=0.75)
+def test_the_inference_task_path_decides_from_the_prediction_it_holds(visitor, demo_intents, django_assert_num_queries):
+    confident = answered(visitor, "hi", "greeting", 0.9)
+    with django_assert_num_queries(0):
+        assert services.note_low_confidence(confident.pk, confidence=0.9, out_of_scope=False) is None
+    unsure = answered(visitor, "is my loot on the way", "product_availability", 0.62)
+    feedback = services.note_low_confidence(unsure.pk, confidence=0.62, out_of_scope=False)
+    assert feedback.source == "low_confidence" and feedback.message_id == unsure.pk
+
+
 def test_the_inference_task_notes_low_confidence(visitor, demo_intents, monkeypatch):
     from chatbot.conversations import tasks
 
