@@ -34,8 +34,10 @@ def turn_of(message: Message) -> Turn | None:
 
 def context_before(conversation: Conversation, seq: int, turns: int = CONTEXT_TURNS) -> list[Turn]:
     """The newest ``turns`` turns the customer saw before message ``seq``, oldest first."""
+    # Message.objects, not conversation.messages: the related manager would set
+    # each row's conversation from a deferred conversation_id, a query per row.
     messages = (
-        conversation.messages.filter(seq__lt=seq, internal=False, sender__in=list(SPEAKER))
+        Message.objects.filter(conversation_id=conversation.pk, seq__lt=seq, internal=False, sender__in=list(SPEAKER))
         .order_by("-seq")
         .only("sender", "text")[: turns * 2]  # some may mask to nothing
     )

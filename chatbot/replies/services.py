@@ -130,9 +130,13 @@ def activate_version(version_id: int) -> ReplyModelVersion:
 
 
 def wants_suggestions(message_id: int) -> bool:
-    return Message.objects.filter(
-        pk=message_id, sender=Message.Sender.VISITOR, conversation__status__in=PERSON_IN_CHARGE
-    ).exists()
+    """A person handles the message's conversation and a reply model is there to suggest."""
+    return (
+        Message.objects.filter(
+            pk=message_id, sender=Message.Sender.VISITOR, conversation__status__in=PERSON_IN_CHARGE
+        ).exists()
+        and ReplyModelVersion.objects.filter(is_active=True, status=ReplyModelVersion.Status.READY).exists()
+    )
 
 
 def suggest_for_message(message_id: int, timeout_s: float | None = None) -> list[SuggestionEvent]:
@@ -145,15 +149,20 @@ def suggest_for_message(message_id: int, timeout_s: float | None = None) -> list
     )
     if message is None or message.conversation.status not in PERSON_IN_CHARGE:
         return []
+    versions = [
+        version
+        for version in serving.chosen_versions()
+        if not SuggestionEvent.objects.filter(message=message, model_version=version).exists()
+    ]
+    if not versions:
+        return []
     context = pairs.context_before(message.conversation, message.seq + 1)
     if not context:
         return []
     frames = [{"speaker": t.speaker, "text": t.text} for t in context]
     timeout_s = settings.REPLY_SUGGESTION_TIMEOUT_S if timeout_s is None else timeout_s
     events = []
-    for version in serving.chosen_versions():
-        if SuggestionEvent.objects.filter(message=message, model_version=version).exists():
-            continue
+    for version in versions:
         try:
             found = serving.suggester_for(version).suggest(frames, n=settings.REPLY_SUGGESTIONS_N, timeout_s=timeout_s)
         except Exception:  # no suggestion is better than a broken dashboard

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from chatbot.agents import services as agents
 from chatbot.conversations.models import Conversation, Message
-from chatbot.replies import services, serving
+from chatbot.replies import pairs, services, serving
 from chatbot.replies.models import ReplyModelVersion, SuggestionEvent
 from chatbot.replies.pairs import build_reply_pairs
 from chatbot.replies.tasks import suggest_replies
@@ -147,7 +147,9 @@ def test_a_damaged_active_model_shows_nothing_and_the_agent_can_still_reply(
     assert Message.objects.filter(sender="agent", text="Checking now.").exists()
 
 
-def test_the_intent_path_enqueues_suggestions_only_when_a_person_handles_it(visitor, agent, monkeypatch):
+def test_the_intent_path_enqueues_suggestions_only_when_a_person_handles_it(
+    visitor, agent, active_retrieval, monkeypatch
+):
     from chatbot.conversations.services import BotPrediction
     from chatbot.conversations.tasks import reply_to_visitor_message
     from chatbot.nlu import serving as nlu_serving
@@ -169,6 +171,28 @@ def test_the_intent_path_enqueues_suggestions_only_when_a_person_handles_it(visi
     other = add(visitor.conversation, Message.Sender.VISITOR, "still there?")
     reply_to_visitor_message(other.pk)  # the intent path does not fail
     assert Message.objects.get(pk=other.pk).confidence == BotPrediction("", 0.0, True, None).confidence
+
+
+def test_no_suggestion_task_without_an_active_reply_model(visitor, agent, monkeypatch):
+    from chatbot.conversations.tasks import reply_to_visitor_message
+    from chatbot.nlu import serving as nlu_serving
+
+    asked = []
+    monkeypatch.setattr(suggest_replies, "delay", lambda message_id: asked.append(message_id))
+    monkeypatch.setattr(nlu_serving, "predict", lambda text: (_ for _ in ()).throw(nlu_serving.NoActiveModel()))
+    message = with_agent(visitor, agent)
+    reply_to_visitor_message(message.pk)
+    assert asked == []
+    assert services.suggest_for_message(message.pk) == []
+
+
+def test_suggestions_read_the_context_in_one_query(visitor, agent, active_retrieval, django_assert_max_num_queries):
+    message = with_agent(visitor, agent)
+    for i in range(6):
+        add(visitor.conversation, Message.Sender.AGENT if i % 2 else Message.Sender.VISITOR, f"turn {i}")
+    with django_assert_max_num_queries(1):
+        context = pairs.context_before(message.conversation, message.seq + 100)
+    assert [t.text for t in context] == ["turn 2", "turn 3", "turn 4", "turn 5"]
 
 
 # --- Outcomes ------------------------------------------------------------------------------
