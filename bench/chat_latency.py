@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import random
+import secrets
 import signal
 import socket
 import statistics
@@ -164,7 +165,9 @@ def main() -> None:
 
     env = {
         **os.environ,
-        "DEBUG": "1",
+        # As in production: DEBUG off (Django would otherwise keep every query).
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(50),
         "DATABASE_URL": args.database_url,
         "REDIS_URL": args.redis_url,
         "MODEL_DIR": str(REPO / "var" / "bench-models"),

@@ -53,7 +53,7 @@ class Command(BaseCommand):
                             "--hostname",
                             f"{queue.value}@%h",
                             "--loglevel",
-                            "INFO",
+                            settings.LOG_LEVEL,
                         ],
                     )
                 )
@@ -64,7 +64,7 @@ class Command(BaseCommand):
                 host=host,
                 port=port,
                 ws_max_size=WS_MAX_BYTES,
-                log_level="info",
+                log_level=settings.LOG_LEVEL.lower(),
                 lifespan="off",
             )
         finally:
