@@ -31,19 +31,72 @@ class WidgetVisitor:
         return self.page.locator(f"chat-widget .log .msg.{sender} .bubble")
 
 
-def test_agent_takes_over_a_stuck_visitor_and_corrects_the_bot(live_server_url, browser, context, agent):
-    # Earlier transactional tests may have flushed the starter canned responses.
-    CannedResponse.objects.get_or_create(
-        shortcut="order", defaults={"title": "Ask for the order number", "text": "Could you give me your order number?"}
-    )
+def log_in_agent(context, server: str):
     page = context.new_page()
     page.set_default_timeout(20_000)
-    page.goto(live_server_url + "/agent/")
+    page.goto(server + "/agent/")
     assert "/agent/login/" in page.url
     page.fill("#id_username", "alice")
     page.fill("#id_password", "pw-alice")
     page.click("button[type=submit]")
     page.wait_for_selector("#connection-dot.live")  # online: the visitor will be told a person is coming
+    return page
+
+
+@pytest.fixture(scope="module")
+def reply_model_dir(tmp_path_factory):
+    from inference.replies import ReplyPair, ReplyTrainConfig, Turn, train_reply_model
+
+    pairs = [
+        ReplyPair(context=(Turn("customer", "where is my order"),), reply="Let me check the tracking for you."),
+        ReplyPair(context=(Turn("customer", "i want a refund"),), reply="I can start a refund now."),
+        ReplyPair(context=(Turn("customer", "do you ship abroad"),), reply="Yes, we ship to most countries."),
+    ]
+    return train_reply_model(pairs, tmp_path_factory.mktemp("replies") / "r", ReplyTrainConfig(kind="retrieval"))
+
+
+def test_agent_sends_a_suggested_reply_in_one_click(live_server_url, browser, context, agent, reply_model_dir):
+    from chatbot.replies.models import ReplyModelVersion, SuggestionEvent
+
+    ReplyModelVersion.objects.create(
+        kind="retrieval", status=ReplyModelVersion.Status.READY, artifact_dir=str(reply_model_dir), is_active=True
+    )
+    page = log_in_agent(context, live_server_url)
+    visitor_context = browser.new_context(viewport={"width": 1000, "height": 800})
+    try:
+        visitor = WidgetVisitor(visitor_context.new_page(), live_server_url)
+        visitor.say("I would like to speak to a human please")
+        expect(visitor.page.locator("chat-widget .log .msg.system")).to_have_count(1, timeout=30_000)
+        page.locator(".queue-waiting").first.click()
+        page.click("text=Take over")
+        page.wait_for_selector("#conversation[data-mine='1']")
+        expect(page.locator(".queue-mine")).to_have_count(1)
+
+        visitor.say("Where is my order? It has been a week.")
+        suggestions = page.locator("#reply-suggestions .suggestion")
+        expect(suggestions.first).to_have_text("Let me check the tracking for you.", timeout=30_000)
+        assert suggestions.count() <= 3
+        screenshot(page, "dashboard-suggestions")
+        suggestions.first.click()
+        assert page.input_value("#composer-text") == "Let me check the tracking for you."
+        page.keyboard.press("Enter")
+        expect(visitor.bubbles("agent")).to_have_text(["Let me check the tracking for you."])
+        expect(page.locator("#reply-suggestions")).to_be_hidden()
+        event = SuggestionEvent.objects.get(message__text__startswith="Where is my order")
+        assert event.outcome == SuggestionEvent.Outcome.SENT_AS_IS
+        assert event.agent == agent and event.reply.text == "Let me check the tracking for you."
+        # The set shown for the first message (asking for a person) was passed over.
+        assert set(SuggestionEvent.objects.exclude(pk=event.pk).values_list("outcome", flat=True)) <= {"ignored"}
+    finally:
+        visitor_context.close()
+
+
+def test_agent_takes_over_a_stuck_visitor_and_corrects_the_bot(live_server_url, browser, context, agent):
+    # Earlier transactional tests may have flushed the starter canned responses.
+    CannedResponse.objects.get_or_create(
+        shortcut="order", defaults={"title": "Ask for the order number", "text": "Could you give me your order number?"}
+    )
+    page = log_in_agent(context, live_server_url)
 
     visitor_context = browser.new_context(viewport={"width": 1000, "height": 800})
     try:
