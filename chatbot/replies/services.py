@@ -102,6 +102,29 @@ def train_version(version_id: int, progress=None) -> ReplyModelVersion:
     return version
 
 
+def retrain_if_due() -> list[ReplyModelVersion]:
+    """Start training (and activation when ready) of each reply model kind once agents
+    have written REPLY_RETRAIN_AFTER_REPLIES replies since that kind's newest version.
+    A kind still training is left alone; its next check counts from it."""
+    due_after = settings.REPLY_RETRAIN_AFTER_REPLIES
+    if due_after <= 0:
+        return []
+    replies = Message.objects.filter(sender=Message.Sender.AGENT, internal=False)
+    started = []
+    for kind in ReplyModelVersion.Kind.values:
+        latest = ReplyModelVersion.objects.filter(kind=kind).order_by("-created_at").first()
+        new = replies.filter(created_at__gt=latest.created_at) if latest else replies
+        if new.count() < due_after:
+            continue
+        try:
+            started.append(start_training(kind, activate_when_ready=True))
+        except TrainingRefused:
+            continue
+    if started:
+        log.info("agents wrote %s+ new replies: retraining %s", due_after, ", ".join(str(v) for v in started))
+    return started
+
+
 # --- Activation -------------------------------------------------------------------
 
 
@@ -206,26 +229,32 @@ def _same(a: str, b: str) -> bool:
 
 
 def record_outcome(reply: Message, event_id: object = None, inserted: bool = False) -> list[SuggestionEvent]:
-    """Settle every suggestion still shown in the reply's conversation: sent_as_is when
-    the reply is one of its suggestions, edited when the agent inserted one of this
-    event's suggestions and changed it, ignored otherwise."""
+    """Settle every suggestion still shown in the reply's conversation. One set at most
+    is accepted: the one the agent inserted from (sent_as_is when the reply is one of its
+    suggestions, edited when changed), or without an insertion the newest set the reply
+    equals a suggestion of (sent_as_is). Every other set is ignored, so one reply never
+    counts as two acceptances."""
     try:
         chosen = int(event_id) if event_id not in (None, "") else None
     except (TypeError, ValueError):
         chosen = None
     settled = []
-    pending = SuggestionEvent.objects.filter(
-        message__conversation_id=reply.conversation_id,
-        message__seq__lt=reply.seq,
-        outcome=SuggestionEvent.Outcome.SHOWN,
+    pending = list(
+        SuggestionEvent.objects.filter(
+            message__conversation_id=reply.conversation_id,
+            message__seq__lt=reply.seq,
+            outcome=SuggestionEvent.Outcome.SHOWN,
+        ).order_by("-message__seq", "-pk")
     )
+    inserted_from = next((e for e in pending if inserted and e.pk == chosen), None)
+    accepted = inserted_from or next((e for e in pending if any(_same(reply.text, t) for t in e.texts)), None)
     for event in pending:
-        if any(_same(reply.text, text) for text in event.texts):
-            outcome = SuggestionEvent.Outcome.SENT_AS_IS
-        elif inserted and event.pk == chosen:
-            outcome = SuggestionEvent.Outcome.EDITED
-        else:
+        if event is not accepted:
             outcome = SuggestionEvent.Outcome.IGNORED
+        elif any(_same(reply.text, text) for text in event.texts):
+            outcome = SuggestionEvent.Outcome.SENT_AS_IS
+        else:
+            outcome = SuggestionEvent.Outcome.EDITED
         changed = SuggestionEvent.objects.filter(pk=event.pk, outcome=SuggestionEvent.Outcome.SHOWN).update(
             outcome=outcome, reply=reply, agent=reply.author, decided_at=timezone.now()
         )

@@ -8,10 +8,12 @@ from django.urls import reverse
 
 from chatbot.agents import services as agents
 from chatbot.conversations.models import Conversation, Message
+from chatbot.nlu.models import Response
 from chatbot.replies import pairs, services, serving
 from chatbot.replies.models import ReplyModelVersion, SuggestionEvent
 from chatbot.replies.pairs import build_reply_pairs
 from chatbot.replies.tasks import suggest_replies
+from inference.replies import load_suggester
 from tests.replies.conftest import TOY, add
 
 # --- Pairs --------------------------------------------------------------------------
@@ -195,6 +197,56 @@ def test_suggestions_read_the_context_in_one_query(visitor, agent, active_retrie
     assert [t.text for t in context] == ["turn 2", "turn 3", "turn 4", "turn 5"]
 
 
+# --- Learning from the agents ----------------------------------------------------------
+
+
+def test_reply_models_retrain_once_agents_have_written_enough_replies(
+    visitor, agent, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from chatbot.replies.tasks import train_reply_model_version
+
+    queued = []
+    monkeypatch.setattr(train_reply_model_version, "delay", lambda version_id: queued.append(version_id))
+    settings.REPLY_RETRAIN_AFTER_REPLIES = 2
+    agents.take_over(visitor.conversation.pk, agent)
+    agents.reply(visitor.conversation.pk, agent, "Let me look.")
+    agents.add_note(visitor.conversation.pk, agent, "notes do not count")
+    assert services.retrain_if_due() == []
+    agents.reply(visitor.conversation.pk, agent, "It ships tomorrow.")
+    with django_capture_on_commit_callbacks(execute=True):
+        agents.close(visitor.conversation.pk, agent)
+    started = ReplyModelVersion.objects.order_by("kind")
+    assert [(v.kind, v.activate_when_ready, v.status) for v in started] == [
+        ("retrieval", True, "queued"),
+        ("seq2seq", True, "queued"),
+    ]
+    assert sorted(queued) == sorted(v.pk for v in started)
+    assert services.retrain_if_due() == []  # nothing new since, and both still open
+    settings.REPLY_RETRAIN_AFTER_REPLIES = 0
+    ReplyModelVersion.objects.all().delete()
+    assert services.retrain_if_due() == []
+
+
+def test_closing_works_when_retraining_cannot_start(visitor, agent, settings, monkeypatch):
+    settings.REPLY_RETRAIN_AFTER_REPLIES = 1
+    monkeypatch.setattr(services, "start_training", lambda *a, **k: (_ for _ in ()).throw(ConnectionError("down")))
+    agents.take_over(visitor.conversation.pk, agent)
+    agents.reply(visitor.conversation.pk, agent, "Done.")
+    assert agents.close(visitor.conversation.pk, agent).status == Conversation.Status.CLOSED
+
+
+def test_the_demo_starts_with_a_reply_model_of_the_intents_responses(active_model, settings, tmp_path):
+    settings.MODEL_DIR = tmp_path
+    call_command("bootstrap_demo")
+    version = ReplyModelVersion.objects.get(is_active=True)
+    assert version.kind == "retrieval" and version.pair_count > 500
+    found = load_suggester(version.artifact_dir).suggest([{"speaker": "customer", "text": "where is my parcel"}])
+    order_status = Response.objects.filter(intent__name="order_status").values_list("text", flat=True)
+    assert found[0].text in {pairs.masked(text) for text in order_status}  # PII masked, as all pairs are
+    call_command("bootstrap_demo")  # a second start keeps it
+    assert ReplyModelVersion.objects.get(is_active=True) == version
+
+
 # --- Outcomes ------------------------------------------------------------------------------
 
 
@@ -233,6 +285,22 @@ def test_the_reply_records_what_the_agent_did_with_the_suggestions(visitor, agen
     post_reply(agent, visitor, text, **extra)
     event.refresh_from_db()
     assert event.outcome == outcome and event.agent == agent and event.reply.text == text
+
+
+@pytest.mark.parametrize("inserted_from", ["older", "newer", None])
+def test_one_reply_accepts_one_set_of_suggestions_at_most(visitor, agent, inserted_from):
+    version = ReplyModelVersion.objects.create(kind="retrieval")
+    older = shown_event(visitor, agent, version)
+    newer = shown_event(visitor, agent, version)  # the same suggestion shown again
+    chosen = {"older": older, "newer": newer}.get(inserted_from)
+    extra = {"suggestion_event_id": str(chosen.pk), "suggestion_inserted": "1"} if chosen else {}
+    post_reply(agent, visitor, "Let me check.", **extra)
+    accepted = chosen or newer  # without an insertion, the newest set that holds the reply
+    outcomes = {e.pk: e.outcome for e in SuggestionEvent.objects.all()}
+    assert outcomes == {
+        accepted.pk: "sent_as_is",
+        (older if accepted == newer else newer).pk: "ignored",
+    }
 
 
 def test_acceptance_rate_counts_as_is_and_edited_over_shown(visitor, agent, admin):
