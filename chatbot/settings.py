@@ -256,6 +256,12 @@ REPLY_SUGGESTIONS_SOURCE = env.str("REPLY_SUGGESTIONS_SOURCE", default="best").s
 if REPLY_SUGGESTIONS_SOURCE not in ("best", "seq2seq", "retrieval", "both"):
     raise ImproperlyConfigured("REPLY_SUGGESTIONS_SOURCE must be best, seq2seq, retrieval or both.")
 REPLY_SUGGESTIONS_N = env.int("REPLY_SUGGESTIONS_N", default=3)
+# After this many new agent replies (counted when an agent closes a conversation),
+# both reply models retrain on everything agents wrote and activate when ready, so
+# suggestions learn from the agents' own answers. 0 turns it off (admin only).
+REPLY_RETRAIN_AFTER_REPLIES = _env_or_fail(
+    env.int, "REPLY_RETRAIN_AFTER_REPLIES", "Set it to a number of agent replies (0: never).", default=10
+)
 # A suggestion later than this is useless to an agent: the task gives up and shows none.
 REPLY_SUGGESTION_TIMEOUT_S = _env_or_fail(
     env.float, "REPLY_SUGGESTION_TIMEOUT_S", "Set it to a number of seconds, like 5.", default=5.0

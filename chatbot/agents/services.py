@@ -6,6 +6,7 @@ conversation's row lock (or a conditional update) and pushes its events after
 commit; views and the agent consumer only move data in and out.
 """
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -18,6 +19,9 @@ from chatbot import realtime
 from chatbot.conversations import services as chat
 from chatbot.conversations.models import Conversation, Message
 from chatbot.nlu.models import Feedback, Intent
+from chatbot.replies import services as replies
+
+log = logging.getLogger(__name__)
 
 PERMISSION = "conversations.work_in_dashboard"
 # A bot conversation counts as live while its visitor wrote within this window.
@@ -123,6 +127,12 @@ def close(conversation_id, agent) -> Conversation:
             raise AgentActionError("not_yours", "Another agent has this conversation.")
         conversation.closed_at = timezone.now()
         chat.change_status(conversation, Status.CLOSED, f"{display_name(agent)} closed the conversation.")
+    # A handled conversation is what the reply models learn from; the conversation is
+    # closed whatever happens to that.
+    try:
+        replies.retrain_if_due()
+    except Exception:
+        log.exception("could not start retraining the reply models")
     return conversation
 
 

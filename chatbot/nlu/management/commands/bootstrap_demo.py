@@ -1,10 +1,13 @@
-"""First run: import the demo store's intents and train and activate a model when none is active."""
+"""First run: import the demo store's intents, and train and activate an intent model and a
+reply model when none is active."""
 
 from django.core.management.base import BaseCommand, CommandError
 
 from chatbot.nlu import services
 from chatbot.nlu.management.commands.train_model import train_with_progress_bar
 from chatbot.nlu.models import Intent, ModelVersion
+from chatbot.replies import services as replies
+from chatbot.replies.models import ReplyModelVersion
 
 
 class Command(BaseCommand):
@@ -14,6 +17,10 @@ class Command(BaseCommand):
         if not Intent.objects.exists():
             report = services.import_intents_yaml(services.DEMO_INTENTS, source="demo")
             self.stdout.write(f"Imported the demo store's intents: {report}")
+        self.intent_model()
+        self.reply_model()
+
+    def intent_model(self) -> None:
         if services.active_version() is not None:
             self.stdout.write(f"Using the active intent model {services.active_version()}.")
             return
@@ -25,3 +32,18 @@ class Command(BaseCommand):
             raise CommandError(f"Training the demo model failed: {version.error}")
         services.activate_model_version(version.pk)
         self.stdout.write(f"Trained and activated {version}.")
+
+    def reply_model(self) -> None:
+        """Suggestions for agents from the first conversation: a retrieval model of the
+        intents' responses. Agents' own replies retrain it (REPLY_RETRAIN_AFTER_REPLIES)."""
+        active = ReplyModelVersion.objects.filter(is_active=True).first()
+        if active is not None:
+            self.stdout.write(f"Using the active reply model {active}.")
+            return
+        stale = ReplyModelVersion.objects.filter(status__in=replies.OPEN)
+        stale.update(status=ReplyModelVersion.Status.FAILED, error="Interrupted before it finished.")
+        version = replies.request_training(ReplyModelVersion.Kind.RETRIEVAL, activate_when_ready=True)
+        version = replies.train_version(version.pk)
+        if not version.is_active:
+            raise CommandError(f"Training the demo reply model failed: {version.error or 'not activated'}")
+        self.stdout.write(f"Trained and activated reply model {version}.")
