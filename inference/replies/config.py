@@ -12,6 +12,7 @@ from typing import Any
 from inference.replies.errors import ArtifactError
 
 KINDS = ("seq2seq", "retrieval")
+DECODER_VOCABS = ("replies", "full")
 # How a seq2seq artifact's network was made: a BERT-style encoder warm-started into an
 # encoder-decoder (Rothe et al. 2020), or a native seq2seq checkpoint such as t5 or bart.
 ARCHITECTURES = ("encoder-decoder", "native-seq2seq", "retrieval")
@@ -27,9 +28,13 @@ class ReplyTrainConfig:
     max_source_len: int = 64
     max_target_len: int = 32
     max_turns: int = 4
-    epochs: int = 2
+    epochs: int = 3
+    # A small data set (a new install's intent responses and first agent replies) gets
+    # more epochs, up to this many optimizer steps: 3 passes over 800 pairs are 75 steps,
+    # too few for fresh cross-attention to learn to read the context.
+    min_steps: int = 300
     batch_size: int = 32
-    learning_rate: float = 2e-4
+    learning_rate: float = 3e-4
     warmup_ratio: float = 0.05
     weight_decay: float = 0.01
     # Encoder-decoder only: a shallow decoder trains and decodes faster on a CPU.
@@ -39,7 +44,14 @@ class ReplyTrainConfig:
     freeze_embeddings: bool = True
     # The lowest N encoder layers stay as pretrained: their backward pass is most of a
     # step's cost on a CPU, and general-purpose lower layers need little task tuning.
-    freeze_encoder_layers: int = 0
+    # N >= the encoder's depth freezes it whole (embeddings included): its outputs are
+    # then computed once before training instead of at every step of every epoch.
+    freeze_encoder_layers: int = 6
+    # Encoder-decoder only: "replies" limits the decoder's vocabulary (input embeddings
+    # and output layer) to the word pieces of the training replies; the 30,522-way output
+    # layer of BERT is most of a training and decoding step, and a model cannot learn to
+    # write a piece that no reply shows. "full" keeps the base model's vocabulary.
+    decoder_vocab: str = "replies"
     # Encoder-decoder only: cross-attention starts as a copy of the same layer's
     # self-attention (encoder and decoder share one representation space), and weights
     # with no pretrained value learn this many times faster. Without both, a short CPU
@@ -55,6 +67,10 @@ class ReplyTrainConfig:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if self.min_steps < 0:
+            raise ValueError(f"min_steps must be at least 0, got {self.min_steps}")
+        if self.decoder_vocab not in DECODER_VOCABS:
+            raise ValueError(f"decoder_vocab must be one of {', '.join(DECODER_VOCABS)}, got {self.decoder_vocab!r}")
         for name in (
             "max_source_len",
             "max_target_len",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,6 +37,8 @@ from inference.replies.text import tidy_wordpiece
 
 MODEL_DIR = "model"
 TOKENIZER_DIR = "tokenizer"
+# A decoder with its own, smaller vocabulary: entry i is the tokenizer id of decoder id i.
+DECODER_VOCAB_FILE = "decoder_vocab.json"
 
 
 def base_architecture(base_model: str) -> str:
@@ -83,6 +86,37 @@ def build_model(
     return model
 
 
+def restrict_decoder_vocab(
+    model: EncoderDecoderModel, tokenizer: PreTrainedTokenizerBase, keep: Sequence[int]
+) -> torch.Tensor:
+    """Cut a warm-started decoder's input embeddings and output layer down to the
+    tokenizer ids in ``keep`` (plus the special tokens), keeping their pretrained
+    rows; decoder id i then stands for tokenizer id ``vocab[i]``. Returns ``vocab``."""
+    specials = [tokenizer.pad_token_id, tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.unk_token_id]
+    vocab = torch.tensor(sorted({i for i in (*specials, *keep) if i is not None}), dtype=torch.long)
+    decoder = model.decoder
+    old_embeddings = decoder.get_input_embeddings()
+    embeddings = torch.nn.Embedding(len(vocab), old_embeddings.embedding_dim, padding_idx=None)
+    embeddings.weight.data.copy_(old_embeddings.weight.data[vocab])  # (new vocab, hidden)
+    decoder.set_input_embeddings(embeddings)
+    head = decoder.get_output_embeddings()  # Linear(hidden, vocab), tied to the embeddings
+    bias = head.bias.data[vocab].clone() if head.bias is not None else None
+    new_head = torch.nn.Linear(head.in_features, len(vocab), bias=bias is not None)
+    new_head.weight = embeddings.weight
+    if bias is not None:
+        new_head.bias.data.copy_(bias)
+    decoder.set_output_embeddings(new_head)  # ties the prediction head's bias too
+    decoder.config.vocab_size = len(vocab)
+    model.config.decoder.vocab_size = len(vocab)
+    position = {int(t): i for i, t in enumerate(vocab)}
+    for target in (model.config, model.generation_config):
+        target.decoder_start_token_id = position[tokenizer.cls_token_id]
+        target.bos_token_id = position[tokenizer.cls_token_id]
+        target.eos_token_id = position[tokenizer.sep_token_id]
+        target.pad_token_id = position[tokenizer.pad_token_id]
+    return vocab
+
+
 def is_new_weight(name: str) -> bool:
     """Weights a warm-started encoder-decoder adds to the pretrained encoder."""
     return "crossattention" in name or ".cls.predictions." in f".{name}"
@@ -109,11 +143,14 @@ class ReplySuggester:
         tokenizer: PreTrainedTokenizerBase,
         config: ArtifactConfig,
         device: torch.device,
+        decoder_vocab: torch.Tensor | None = None,
     ) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.config = config
         self.device = device
+        # Decoder id -> tokenizer id, when the decoder has a vocabulary of its own.
+        self.decoder_vocab = decoder_vocab
 
     @classmethod
     def load(
@@ -138,7 +175,16 @@ class ReplySuggester:
         model.to(chosen)
         if quantize and chosen.type == "cpu":
             model = quantize_for_cpu(model)
-        return cls(model, load_tokenizer(directory / TOKENIZER_DIR), config, chosen)
+        vocab_file = directory / DECODER_VOCAB_FILE
+        decoder_vocab = None
+        if vocab_file.exists():
+            decoder_vocab = torch.tensor(json.loads(vocab_file.read_text()), dtype=torch.long)
+            if len(decoder_vocab) != model.config.decoder.vocab_size:
+                raise ArtifactError(
+                    f"{vocab_file} lists {len(decoder_vocab)} word pieces; the decoder has "
+                    f"{model.config.decoder.vocab_size}"
+                )
+        return cls(model, load_tokenizer(directory / TOKENIZER_DIR), config, chosen, decoder_vocab)
 
     def save(self, directory: Path) -> None:
         """Write into ``directory`` (the caller makes it atomic and seals it)."""
@@ -146,6 +192,8 @@ class ReplySuggester:
         with quiet_transformers():
             self.model.save_pretrained(directory / MODEL_DIR)
         self.tokenizer.save_pretrained(directory / TOKENIZER_DIR)
+        if self.decoder_vocab is not None:
+            write_json(directory / DECODER_VOCAB_FILE, self.decoder_vocab.tolist())
 
     def suggest(
         self,
@@ -199,7 +247,10 @@ class ReplySuggester:
             )
         if timeout_s and time.monotonic() - started >= timeout_s:
             raise SuggestionTimeout(f"reply generation took longer than {timeout_s:.3f} s")
-        texts = self.tokenizer.batch_decode(out.sequences, skip_special_tokens=True)
+        sequences = out.sequences.cpu()  # (beams, generated), decoder ids
+        if self.decoder_vocab is not None:
+            sequences = self.decoder_vocab[sequences]  # tokenizer ids
+        texts = self.tokenizer.batch_decode(sequences, skip_special_tokens=True)
         if self.config.architecture == "encoder-decoder":
             lowercased = bool(getattr(self.tokenizer, "do_lower_case", False))
             texts = [tidy_wordpiece(t, restore_case=lowercased) for t in texts]
@@ -213,5 +264,5 @@ class ReplySuggester:
         # Greedy search reports no sequence score: average the chosen tokens' log-probs.
         steps = self.model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)  # (n, generated)
         generated = out.sequences[:, -steps.shape[1] :]  # (n, generated)
-        keep = generated != self.tokenizer.pad_token_id
+        keep = generated != self.model.generation_config.pad_token_id
         return ((steps * keep).sum(1) / keep.sum(1).clamp(min=1)).tolist()

@@ -71,6 +71,7 @@ def seq2seq_dir(tmp_path_factory, toy_pairs) -> Path:
         max_target_len=16,
         decoder_layers=1,
         freeze_encoder_layers=6,
+        min_steps=0,
     )
     out = tmp_path_factory.mktemp("replies") / "seq2seq"
     return train_reply_model(toy_pairs, out, config)
@@ -202,6 +203,63 @@ def test_warm_start_builds_a_shallow_decoder_with_cross_attention_copied_from_se
     assert not is_new_weight("encoder.encoder.layer.0.attention.self.key.weight")
 
 
+def test_decoder_vocabulary_is_cut_to_the_word_pieces_of_the_replies(seq2seq_dir):
+    tokenizer = load_tokenizer(seq2seq_dir / "tokenizer")
+    vocab = json.loads((seq2seq_dir / "decoder_vocab.json").read_text())
+    pieces = {i for reply in TOY.values() for i in tokenizer(reply)["input_ids"]}
+    assert set(vocab) == pieces | {tokenizer.pad_token_id, tokenizer.unk_token_id}
+    assert vocab == sorted(vocab)
+    suggester = ReplySuggester.load(seq2seq_dir)
+    assert suggester.model.decoder.get_output_embeddings().out_features == len(vocab) < len(tokenizer) / 100
+    assert suggester.model.generation_config.eos_token_id == vocab.index(tokenizer.sep_token_id)
+    metrics = json.loads((seq2seq_dir / "metrics.json").read_text())
+    assert metrics["decoder_vocab"] == len(vocab) and metrics["encoder_cached"] is True
+
+
+def test_cached_encoder_states_give_the_loss_of_running_the_encoder():
+    from transformers.modeling_outputs import BaseModelOutput
+
+    from inference.replies.seq2seq import build_model
+    from inference.replies.train import _encode_sources, _pad, _pad_states
+
+    base = bundled_base_model()
+    tokenizer = load_tokenizer(base)
+    model = build_model(base, "encoder-decoder", ReplyTrainConfig(decoder_layers=1), tokenizer).eval()
+    sources = tokenizer(["where is my order", "hi", "i want a refund for the lamp i bought"])["input_ids"]
+    labels = _pad([tokenizer("thanks")["input_ids"][1:]] * 3, -100)
+    input_ids = _pad(sources, tokenizer.pad_token_id)
+    with torch.inference_mode():
+        direct = model(input_ids=input_ids, attention_mask=(input_ids != 0).long(), labels=labels).loss
+        states, mask = _pad_states(_encode_sources(model, sources, tokenizer.pad_token_id, torch.device("cpu")))
+        cached = model(encoder_outputs=BaseModelOutput(last_hidden_state=states), attention_mask=mask, labels=labels)
+    assert torch.allclose(direct, cached.loss, atol=1e-5)
+
+
+def test_full_vocabulary_and_a_trainable_encoder_still_train(tmp_path, toy_pairs):
+    config = ReplyTrainConfig(
+        epochs=2, batch_size=8, max_source_len=16, max_target_len=16, decoder_layers=1, min_steps=0,
+        freeze_encoder_layers=4, decoder_vocab="full",
+    )  # fmt: skip
+    out = train_reply_model(toy_pairs, tmp_path / "full", config)
+    assert not (out / "decoder_vocab.json").exists()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["encoder_cached"] is False and metrics["decoder_vocab"] == 30522
+    assert ReplySuggester.load(out).suggest(customer("hi"), n=2)
+
+
+def test_a_small_data_set_gets_epochs_up_to_the_minimum_steps(tmp_path, toy_pairs):
+    config = ReplyTrainConfig(
+        epochs=1, min_steps=5, batch_size=4, max_source_len=16, max_target_len=16, decoder_layers=1,
+    )  # fmt: skip
+    metrics = json.loads((train_reply_model(toy_pairs, tmp_path / "m", config) / "metrics.json").read_text())
+    assert (metrics["steps"], metrics["epochs"]) == (6, 3)  # 2 steps an epoch, 3 epochs reach 5
+
+
+def test_unknown_decoder_vocabulary_choice_is_refused():
+    with pytest.raises(ValueError, match="decoder_vocab must be one of replies, full"):
+        ReplyTrainConfig(decoder_vocab="tiny")
+
+
 def test_seq2seq_suggestions_are_distinct_scored_and_at_most_n(seq2seq_dir):
     suggester = load_suggester(seq2seq_dir)
     assert isinstance(suggester, ReplySuggester)
@@ -293,6 +351,7 @@ def test_native_seq2seq_base_trains_and_suggests(tmp_path, toy_pairs):
     config = ReplyTrainConfig(
         base_model=str(base),
         epochs=2,
+        min_steps=0,
         batch_size=4,
         max_source_len=16,
         max_target_len=8,

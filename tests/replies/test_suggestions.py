@@ -64,6 +64,7 @@ def test_tiny_seq2seq_run_through_the_product(handled, settings, tmp_path):
         "max_target_len": 8,
         "decoder_layers": 1,
         "freeze_encoder_layers": 6,
+        "min_steps": 0,
     }
     version = services.train_version(services.request_training("seq2seq").pk)
     assert version.status == "ready", version.error
