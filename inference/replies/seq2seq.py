@@ -162,7 +162,7 @@ class ReplySuggester:
         device: str | None = None,
     ) -> ReplySuggester:
         """Verify and load a seq2seq artifact. ``quantize`` applies dynamic int8 to Linear
-        layers (CPU only): faster decoding for a small loss, see docs/benchmarks-replies.md."""
+        layers (CPU only): faster decoding for a small loss, see docs/benchmarks.md."""
         directory = Path(directory)
         config = verify(directory)
         if config.kind != "seq2seq":
