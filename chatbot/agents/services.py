@@ -20,6 +20,7 @@ from chatbot.conversations import services as chat
 from chatbot.conversations.models import Conversation, Message
 from chatbot.nlu.models import Feedback, Intent
 from chatbot.replies import services as replies
+from chatbot.replies.tasks import enqueue_suggestions
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,10 @@ def take_over(conversation_id, agent) -> Conversation:
             conversation.handoff_reason = "agent"
         conversation.fallback_streak = 0
         chat.change_status(conversation, Status.WITH_AGENT, f"{display_name(agent)} joined the conversation.")
+        newest = conversation.messages.filter(sender=Message.Sender.VISITOR).order_by("-seq").values("pk").first()
+        if newest is not None:
+            # Suggestions for what the visitor said last, ready when the agent starts typing.
+            transaction.on_commit(lambda: enqueue_suggestions(newest["pk"]))
     return conversation
 
 

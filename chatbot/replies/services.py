@@ -15,8 +15,9 @@ from chatbot.replies.models import ReplyModelVersion, SuggestionEvent
 
 log = logging.getLogger(__name__)
 
-# Conversations where a person answers (or is about to): only there are suggestions useful.
-PERSON_IN_CHARGE = (Conversation.Status.WITH_AGENT, Conversation.Status.WAITING_FOR_AGENT)
+# Only an agent who holds a conversation can reply, so only there are suggestions useful:
+# none are made while it waits in the queue, and taking it over asks for them.
+PERSON_IN_CHARGE = (Conversation.Status.WITH_AGENT,)
 OPEN = (ReplyModelVersion.Status.QUEUED, ReplyModelVersion.Status.TRAINING)
 
 

@@ -176,6 +176,23 @@ def test_the_intent_path_enqueues_suggestions_only_when_a_person_handles_it(
     assert Message.objects.get(pk=other.pk).confidence == BotPrediction("", 0.0, True, None).confidence
 
 
+def test_taking_over_asks_for_suggestions_for_the_newest_visitor_message(
+    visitor, agent, active_retrieval, monkeypatch, django_capture_on_commit_callbacks
+):
+    from chatbot.conversations import services as chat
+
+    asked = []
+    monkeypatch.setattr(suggest_replies, "delay", lambda message_id: asked.append(message_id))
+    add(visitor.conversation, Message.Sender.VISITOR, "hello")
+    newest = add(visitor.conversation, Message.Sender.VISITOR, "where is my order")
+    chat.hand_off(visitor.conversation.pk, "requested")
+    assert not services.wants_suggestions(newest.pk)  # waiting in the queue: nobody can reply yet
+    assert services.suggest_for_message(newest.pk) == []
+    with django_capture_on_commit_callbacks(execute=True):
+        agents.take_over(visitor.conversation.pk, agent)
+    assert asked == [newest.pk]
+
+
 def test_no_suggestion_task_without_an_active_reply_model(visitor, agent, monkeypatch):
     from chatbot.conversations.tasks import reply_to_visitor_message
     from chatbot.nlu import serving as nlu_serving
