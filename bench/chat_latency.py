@@ -7,6 +7,7 @@ seconds. Prints p50/p95/p99 latency, replies per second, lost and duplicated
 replies, and the machine.
 
     python bench/chat_latency.py --visitors 50 --interval 2 --duration 60
+    python bench/chat_latency.py --visitors 50 --held 10   # 10 of them with an agent (suggestions)
 """
 
 import argparse
@@ -98,16 +99,20 @@ def start_server(env: dict, port: int) -> subprocess.Popen:
 
 
 class Visitor:
-    def __init__(self, base: str, index: int) -> None:
+    def __init__(self, base: str, index: int, take_over=None) -> None:
         self.base = base
         self.index = index
+        self.take_over = take_over  # held visitors: an agent takes the conversation first
         self.sent: dict[str, float] = {}  # client_msg_id -> send time
         self.acked: dict[int, str] = {}  # visitor message id -> client_msg_id
         self.replies: dict[int, list[float]] = {}  # visitor message id -> reply arrival times
 
     async def run(self, interval: float, duration: float, grace: float) -> None:
         request = urllib.request.Request(self.base + "/api/widget/sessions", data=b"{}", method="POST")
-        token = (await asyncio.to_thread(lambda: json.load(urllib.request.urlopen(request))))["token"]
+        session = await asyncio.to_thread(lambda: json.load(urllib.request.urlopen(request)))
+        token = session["token"]
+        if self.take_over is not None:
+            await asyncio.to_thread(self.take_over, session["conversation_id"])
         url = self.base.replace("http", "ws") + "/ws/chat/"
         async with websockets.connect(url, origin=self.base) as ws:
             await ws.send(json.dumps({"type": "auth", "token": token, "last_seq": 0}))
@@ -147,8 +152,8 @@ async def wait_for_a_reply(base: str, within: float = 120) -> None:
     raise SystemExit("the workers did not answer within 120 s; see var/bench-server.log")
 
 
-async def load(base: str, visitors: int, interval: float, duration: float, grace: float) -> list[Visitor]:
-    crowd = [Visitor(base, i) for i in range(visitors)]
+async def load(base: str, visitors: int, interval: float, duration: float, grace: float, take_over=None, held=0):
+    crowd = [Visitor(base, i, take_over if i < held else None) for i in range(visitors)]
     await asyncio.gather(*(v.run(interval, duration, grace) for v in crowd))
     return crowd
 
@@ -161,6 +166,14 @@ def main() -> None:
     parser.add_argument("--grace", type=float, default=10.0, help="seconds to wait for late replies")
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/chatbot_bench")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/5")
+    parser.add_argument(
+        "--held",
+        type=int,
+        default=0,
+        help="of the visitors, this many are taken over by an agent at once: the bot stays silent, the "
+        "inference workers make reply suggestions for each of their messages, and the latency of the "
+        "others' bot replies shows what that costs",
+    )
     args = parser.parse_args()
 
     env = {
@@ -181,13 +194,24 @@ def main() -> None:
 
     redis.Redis.from_url(args.redis_url).flushdb()
     prepare_database(env)
+    take_over = agent_taking_over(env) if args.held else None
     port = free_port()
     server = start_server(env, port)
     try:
         # Wait until the workers answer, so the run measures a warm system.
         asyncio.run(wait_for_a_reply(f"http://127.0.0.1:{port}"))
         started = time.perf_counter()
-        crowd = asyncio.run(load(f"http://127.0.0.1:{port}", args.visitors, args.interval, args.duration, args.grace))
+        crowd = asyncio.run(
+            load(
+                f"http://127.0.0.1:{port}",
+                args.visitors,
+                args.interval,
+                args.duration,
+                args.grace,
+                take_over,
+                args.held,
+            )
+        )
         elapsed = time.perf_counter() - started - args.grace
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -197,7 +221,7 @@ def main() -> None:
             os.killpg(server.pid, signal.SIGKILL)
 
     latencies, lost, duplicated, sent = [], 0, 0, 0
-    for visitor in crowd:
+    for visitor in crowd[args.held :]:
         sent += len(visitor.sent)
         by_client_id = {cid: mid for mid, cid in visitor.acked.items()}
         for client_msg_id, sent_at in visitor.sent.items():
@@ -211,6 +235,7 @@ def main() -> None:
     print(
         f"setup: {args.visitors} visitors, one message every {args.interval:g} s each, {args.duration:g} s, "
         "uvicorn + Celery workers (inference: threads pool, micro-batched), Redis, PostgreSQL"
+        + (f"; {args.held} of the visitors held by an agent (no bot replies, suggestions instead)" if args.held else "")
     )
     print(f"messages sent: {sent}, replies: {len(latencies)}, lost: {lost}, duplicated: {duplicated}")
     if latencies:
@@ -219,6 +244,37 @@ def main() -> None:
             f"p99 {percentile(latencies, 99):.1f}  mean {statistics.mean(latencies):.1f}  max {max(latencies):.1f}"
         )
         print(f"replies per second: {len(latencies) / elapsed:.1f}")
+    if args.held:
+        report_suggestions(crowd[: args.held])
+
+
+def agent_taking_over(env: dict):
+    """Django in this process, on the bench's database and broker: a function that lets
+    a bench agent take a conversation over, as the dashboard's button does."""
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings")
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+
+    from chatbot.agents import services as agents
+
+    agent, _ = get_user_model().objects.get_or_create(username="bench-agent", defaults={"first_name": "Bench"})
+    return lambda conversation_id: agents.take_over(conversation_id, agent)
+
+
+def report_suggestions(held: list[Visitor]) -> None:
+    """How many of the held visitors' messages got suggestions, and how long after the message."""
+    from chatbot.replies.models import SuggestionEvent
+
+    ids = [message_id for visitor in held for message_id in visitor.acked]
+    events = SuggestionEvent.objects.filter(message_id__in=ids).select_related("message")
+    delays = [(e.created_at - e.message.created_at).total_seconds() * 1000 for e in events]
+    line = f"held by an agent: {len(held)} visitors, {len(ids)} messages, {len(delays)} with suggestions"
+    if delays:
+        line += f"; suggestion ms after the message: p50 {percentile(delays, 50):.1f}  p95 {percentile(delays, 95):.1f}"
+    print(line)
 
 
 if __name__ == "__main__":
