@@ -7,8 +7,11 @@ only without a network hop.
 
 import logging
 import threading
+from pathlib import Path
 
+from celery.beat import EmbeddedService
 from celery.worker import WorkController
+from django.conf import settings
 
 from chatbot.celery import Queue, app
 
@@ -29,6 +32,11 @@ def start() -> WorkController:
     )
     thread = threading.Thread(target=worker.start, name="embedded-celery-worker", daemon=True)
     thread.start()
+    if settings.CELERY_BEAT_SCHEDULE:
+        # The scheduler of the nightly retraining, as a thread: it sends to the same
+        # in-process broker this worker consumes.
+        Path(settings.CELERY_BEAT_SCHEDULE_FILENAME).parent.mkdir(parents=True, exist_ok=True)
+        EmbeddedService(app, schedule_filename=settings.CELERY_BEAT_SCHEDULE_FILENAME, thread=True).start()
     from chatbot.nlu import serving
 
     threading.Thread(target=serving.warm_up, name="intent-model-warm-up", daemon=True).start()

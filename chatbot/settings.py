@@ -272,6 +272,10 @@ REPLY_TRAIN_OPTIONS: dict = {}
 # Retrain every night (celery beat) when reviewers accepted new feedback.
 NIGHTLY_RETRAIN = _env_or_fail(env.bool, "NIGHTLY_RETRAIN", "Set NIGHTLY_RETRAIN to 1 or 0.", default=True)
 NIGHTLY_RETRAIN_HOUR = env.int("NIGHTLY_RETRAIN_HOUR", default=3)
+# One scheduler per deployment: `serve` runs it (a thread when embedded, a process
+# beside the workers otherwise); docker compose runs it as the `beat` service.
+CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule"))
 if NIGHTLY_RETRAIN:
     from celery.schedules import crontab
 

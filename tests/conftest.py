@@ -233,7 +233,8 @@ class LiveServer:
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "serve", "--port", str(self.port), *(args or [])],
             cwd=REPO,
-            env=server_env(**(env_extra or {})),
+            # Its own scheduler file: two servers' schedulers must not share one.
+            env=server_env(CELERY_BEAT_SCHEDULE_FILENAME=str(REPO / "var" / f"beat-{self.port}"), **(env_extra or {})),
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

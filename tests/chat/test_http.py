@@ -89,3 +89,20 @@ def test_a_wrong_setting_fails_at_start_with_what_to_set(env, sentence):
 
 def test_production_settings_start_with_a_secret_key():
     assert start_with(DEBUG="0", SECRET_KEY="x" * 50).returncode == 0
+
+
+def test_serve_runs_one_scheduler_for_the_nightly_retraining_beside_the_workers(settings, tmp_path):
+    from chatbot.celery import app
+    from chatbot.conversations.management.commands.serve import worker_commands
+
+    settings.CELERY_BEAT_SCHEDULE_FILENAME = str(tmp_path / "var" / "beat")
+    commands = worker_commands()
+    assert [c[c.index("-Q") + 1] for c in commands if "worker" in c] == ["inference", "default", "training"]
+    beats = [c for c in commands if "beat" in c]
+    assert len(beats) == 1 and beats[0][beats[0].index("--schedule") + 1] == str(tmp_path / "var" / "beat")
+    assert (tmp_path / "var").is_dir()
+    app.loader.import_default_modules()
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        assert entry["task"] in app.tasks  # the schedule names a task that exists
+    settings.CELERY_BEAT_SCHEDULE = {}  # NIGHTLY_RETRAIN=0
+    assert not [c for c in worker_commands() if "beat" in c]

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import uvicorn
 from django.conf import settings
@@ -32,31 +33,7 @@ class Command(BaseCommand):
 
             embedded_worker.start()
         elif not no_workers:
-            # Inference: threads share one model in one process (CUDA is not
-            # fork-safe) and their predictions are micro-batched.
-            for queue, pool in ((Queue.INFERENCE, "threads"), (Queue.DEFAULT, "threads"), (Queue.TRAINING, "solo")):
-                children.append(
-                    subprocess.Popen(
-                        [
-                            sys.executable,
-                            "-m",
-                            "celery",
-                            "-A",
-                            "chatbot",
-                            "worker",
-                            "-Q",
-                            queue.value,
-                            "--pool",
-                            pool,
-                            "--concurrency",
-                            "1" if pool == "solo" else "4",
-                            "--hostname",
-                            f"{queue.value}@%h",
-                            "--loglevel",
-                            settings.LOG_LEVEL,
-                        ],
-                    )
-                )
+            children.extend(subprocess.Popen(command) for command in worker_commands())
         self.stdout.write(f"Serving on http://{host}:{port}/ (Ctrl-C to stop)")
         try:
             uvicorn.run(
@@ -72,3 +49,42 @@ class Command(BaseCommand):
                 child.send_signal(signal.SIGTERM)
             for child in children:
                 child.wait(timeout=30)
+
+
+def worker_commands() -> list[list[str]]:
+    """The worker processes beside the server with REDIS_URL: one per queue, and the
+    scheduler (celery beat) for the nightly retraining when it is on."""
+    celery = [sys.executable, "-m", "celery", "-A", "chatbot"]
+    commands = []
+    # Inference: threads share one model in one process (CUDA is not fork-safe) and
+    # their predictions are micro-batched.
+    for queue, pool in ((Queue.INFERENCE, "threads"), (Queue.DEFAULT, "threads"), (Queue.TRAINING, "solo")):
+        commands.append(
+            [
+                *celery,
+                "worker",
+                "-Q",
+                queue.value,
+                "--pool",
+                pool,
+                "--concurrency",
+                "1" if pool == "solo" else "4",
+                "--hostname",
+                f"{queue.value}@%h",
+                "--loglevel",
+                settings.LOG_LEVEL,
+            ]  # fmt: skip
+        )
+    if settings.CELERY_BEAT_SCHEDULE:
+        Path(settings.CELERY_BEAT_SCHEDULE_FILENAME).parent.mkdir(parents=True, exist_ok=True)
+        commands.append(
+            [
+                *celery,
+                "beat",
+                "--schedule",
+                str(settings.CELERY_BEAT_SCHEDULE_FILENAME),
+                "--loglevel",
+                settings.LOG_LEVEL,
+            ]
+        )
+    return commands
