@@ -56,11 +56,11 @@ class _Publisher:
         self.loop.run_forever()
 
     async def _drain(self) -> None:
-        layer = get_channel_layer()
         while True:
             group, event = await self.queue.get()
             try:
-                await layer.group_send(group, event)
+                # Looked up per event (a dict lookup): the layer the consumers use now.
+                await get_channel_layer().group_send(group, event)
             except Exception:  # a lost push is recovered by history on reconnect
                 log.exception("push to %s failed", group)
 

@@ -41,6 +41,19 @@ def _fresh_cache():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer():
+    """A channel layer instance per test. Each test runs on its own event loop, and a
+    channels-redis layer keeps its receive lock and buffers per instance: a consumer
+    still receiving when an earlier test's loop closed left that lock held for good,
+    and the next test's consumers never got a frame."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
 # --- The intent model --------------------------------------------------------
 
 
