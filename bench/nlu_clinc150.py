@@ -28,7 +28,7 @@ from inference import (  # noqa: E402, RUF100 - the path above must be set first
     evaluate,
     train_intent_model,
 )
-from inference.calibration import choose_threshold, softmax, top_in_scope  # noqa: E402, RUF100
+from inference.calibration import choose_oos_rule, oos_score, softmax, top_in_scope  # noqa: E402, RUF100
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "clinc150" / "data_full.json"
 
@@ -88,32 +88,40 @@ def run(mode: str, data: dict, out_dir: Path, epochs: int | None) -> dict:
 
 def budget_tradeoff(model_dir: Path, data: dict, budgets: tuple[float, ...] = (0.0, 0.005, 0.01, 0.02, 0.05)) -> list:
     """How the in-scope budget (TrainConfig.in_scope_reject_rate) trades test
-    in-scope accuracy for oos recall: each threshold is chosen on validation."""
+    in-scope accuracy for oos recall: each rule (score and threshold) is chosen on
+    validation as training chooses it, then applied to test."""
     predictor = Predictor.load(model_dir)
     labels = predictor.labels
     oos_index = labels.index(OOS_LABEL) if OOS_LABEL in labels else None
+    temperature = predictor.config.temperature
 
     def scored(*keys: str) -> tuple:
         examples = pairs(data, *keys)
-        probs = softmax(predictor.logits([ex.text for ex in examples]), predictor.config.temperature)
+        logits = predictor.logits([ex.text for ex in examples])
         gold = np.array([labels.index(ex.intent) if ex.intent in labels else -1 for ex in examples])
-        return probs, gold, np.array([ex.intent == OOS_LABEL for ex in examples])
+        return logits, gold, np.array([ex.intent == OOS_LABEL for ex in examples])
 
     val, test = scored("val", "oos_val"), scored("test", "oos_test")
+    top, top_in, _ = top_in_scope(softmax(test[0], temperature), oos_index)
+    in_scope = ~test[2]
     rows = []
     for budget in budgets:
-        decision = choose_threshold(*val, oos_index, budget)
-        top, top_in, conf = top_in_scope(test[0], oos_index)
-        flagged = (top == oos_index) | (conf < decision.threshold)
-        in_scope = ~test[2]
-        rows.append(
-            {
-                "budget": budget,
-                "threshold": round(decision.threshold, 4),
-                "test_in_scope_accuracy": float(((top_in == test[1]) & ~flagged)[in_scope].mean()),
-                "test_oos_recall": float(flagged[test[2]].mean()),
-            }
-        )
+        chosen, candidates = choose_oos_rule(val[0], temperature, val[1], val[2], oos_index, budget)
+        for decision in candidates:
+            conf = oos_score(test[0], temperature, oos_index, decision.score)
+            flagged = (top == oos_index) | (conf < decision.threshold)
+            rows.append(
+                {
+                    "budget": budget,
+                    "score": decision.score,
+                    "chosen": decision.score == chosen.score,
+                    "threshold": round(decision.threshold, 4),
+                    "validation_in_scope_accuracy": decision.in_scope_accuracy,
+                    "validation_oos_recall": decision.oos_recall,
+                    "test_in_scope_accuracy": float(((top_in == test[1]) & ~flagged)[in_scope].mean()),
+                    "test_oos_recall": float(flagged[test[2]].mean()),
+                }
+            )
     return rows
 
 
@@ -135,11 +143,16 @@ def main() -> None:
     modes = ["fast", "full"] if args.mode == "both" else [args.mode]
     if args.tradeoff_only:
         for mode in modes:
-            print(f"\n{mode}: budget -> threshold (chosen on validation), test in-scope accuracy, oos recall")
+            print(
+                f"\n{mode}: budget, score, threshold (chosen on validation), validation in-scope accuracy and "
+                "oos recall, test in-scope accuracy and oos recall; * = the rule training picks"
+            )
             for row in budget_tradeoff(args.out / mode, data):
                 print(
-                    f"  {row['budget']:<6} {row['threshold']:.4f}  {row['test_in_scope_accuracy']:.2%}  "
-                    f"{row['test_oos_recall']:.2%}"
+                    f"  {row['budget']:<6} {row['score']:<11} {row['threshold']:8.4f}  "
+                    f"val {row['validation_in_scope_accuracy']:.2%} {row['validation_oos_recall']:.2%}  "
+                    f"test {row['test_in_scope_accuracy']:.2%} {row['test_oos_recall']:.2%}"
+                    f"{' *' if row['chosen'] else ''}"
                 )
         return
     all_results = []

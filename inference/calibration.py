@@ -49,6 +49,65 @@ class OosDecision:
     rule: str
     in_scope_accuracy: float | None
     oos_recall: float | None
+    score: str = "probability"  # what the threshold applies to (see OOS_SCORES)
+
+    @property
+    def balanced_accuracy(self) -> float | None:
+        if self.in_scope_accuracy is None or self.oos_recall is None:
+            return None
+        return (self.in_scope_accuracy + self.oos_recall) / 2
+
+
+# What the out-of-scope threshold is compared with:
+# - "probability": the top in-scope label's calibrated probability (its maximum
+#   softmax probability, Hendrycks & Gimpel 2017);
+# - "energy": the negative free energy of the in-scope logits, logsumexp(z / T)
+#   (Liu et al. 2020, "Energy-based out-of-distribution detection"). It keeps the
+#   logits' magnitude, which softmax normalises away: an unfamiliar query tends to
+#   have small logits everywhere, a familiar one a large logit somewhere.
+OOS_SCORES = ("probability", "energy")
+
+
+def oos_score(logits: np.ndarray, temperature: float, oos_index: int | None, score: str) -> np.ndarray:
+    """(batch,) score per query; below the threshold means out of scope."""
+    if score == "probability":
+        return top_in_scope(softmax(logits, temperature), oos_index)[2]
+    if score == "energy":
+        z = logits / temperature
+        if oos_index is not None:
+            z = np.delete(z, oos_index, axis=1)
+        peak = z.max(axis=1)
+        return peak + np.log(np.exp(z - peak[:, None]).sum(axis=1))
+    raise ValueError(f"oos score must be one of {', '.join(OOS_SCORES)}, got {score!r}")
+
+
+def choose_oos_rule(
+    logits: np.ndarray,
+    temperature: float,
+    gold: np.ndarray,
+    is_oos: np.ndarray,
+    oos_index: int | None,
+    in_scope_reject_rate: float,
+) -> tuple[OosDecision, list[OosDecision]]:
+    """The out-of-scope rule for a model: (chosen decision, every candidate's).
+
+    With out-of-scope validation examples, each score of OOS_SCORES gets its
+    threshold from choose_threshold and the one with the higher balanced accuracy
+    on validation wins (a tie keeps "probability"). Which score separates better
+    depends on the model and the data, so it is measured rather than assumed.
+    Without them there is nothing to compare on, and the probability rule (with its
+    cap) is used."""
+    probs = softmax(logits, temperature)
+    candidates = [choose_threshold(probs, gold, is_oos, oos_index, in_scope_reject_rate)]
+    if is_oos.any():
+        for score in OOS_SCORES[1:]:
+            conf = oos_score(logits, temperature, oos_index, score)
+            candidates.append(choose_threshold(probs, gold, is_oos, oos_index, in_scope_reject_rate, conf, score))
+    best = candidates[0]
+    for decision in candidates[1:]:
+        if (decision.balanced_accuracy or 0.0) > (best.balanced_accuracy or 0.0) + 1e-12:
+            best = decision
+    return best, candidates
 
 
 def top_in_scope(probs: np.ndarray, oos_index: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -74,8 +133,13 @@ def choose_threshold(
     is_oos: np.ndarray,
     oos_index: int | None,
     in_scope_reject_rate: float,
+    conf: np.ndarray | None = None,
+    score: str = "probability",
 ) -> OosDecision:
     """Pick the confidence threshold below which a query is out of scope.
+
+    `conf` is the score the threshold applies to, named by `score`; by default the
+    top in-scope calibrated probability.
 
     `in_scope_reject_rate` is a budget: the share of in-scope validation accuracy
     we accept to lose for catching out-of-scope queries.
@@ -94,13 +158,17 @@ def choose_threshold(
     The threshold is placed midway between neighbouring validation confidences,
     so it does not sit exactly on one example.
     """
-    top, top_in, conf = top_in_scope(probs, oos_index)
+    top, top_in, top_prob = top_in_scope(probs, oos_index)
+    if conf is None:
+        conf = top_prob
     predicted_oos = top == oos_index if oos_index is not None else np.zeros(len(top), dtype=bool)
     in_scope = ~is_oos
     correct = (top_in == gold) & in_scope & ~predicted_oos
     n_in, n_oos = max(1, int(in_scope.sum())), max(1, int(is_oos.sum()))
 
     if not is_oos.any():
+        if score != "probability":
+            raise ValueError("without out-of-scope validation examples only the probability rule applies")
         good = conf[correct]
         threshold = float(np.quantile(good, in_scope_reject_rate)) if len(good) else 0.0
         threshold = min(threshold, MAX_THRESHOLD_WITHOUT_OOS)
@@ -114,23 +182,25 @@ def choose_threshold(
         )
 
     values = np.unique(conf)
-    candidates = np.concatenate([[0.0], (values[1:] + values[:-1]) / 2, [values[-1] + 1e-6]])
+    lowest = 0.0 if score == "probability" else float(values[0]) - 1.0  # nothing flagged
+    candidates = np.concatenate([[lowest], (values[1:] + values[:-1]) / 2, [values[-1] + 1e-6]])
     base_acc = correct.sum() / n_in
-    best = (-1.0, 0.0, float(base_acc), float((predicted_oos & is_oos).sum() / n_oos))
+    best = (-1.0, float(lowest), float(base_acc), float((predicted_oos & is_oos).sum() / n_oos))
     for t in candidates:
         flagged = predicted_oos | (conf < t)
         in_acc = (correct & ~flagged).sum() / n_in
         if base_acc - in_acc > in_scope_reject_rate + 1e-12:
             break  # in-scope accuracy only falls as the threshold rises
         oos_rec = (flagged & is_oos).sum() / n_oos
-        score = (in_acc + oos_rec) / 2
-        if score > best[0] + 1e-12:
-            best = (score, float(t), float(in_acc), float(oos_rec))
+        balanced = (in_acc + oos_rec) / 2
+        if balanced > best[0] + 1e-12:
+            best = (balanced, float(t), float(in_acc), float(oos_rec))
     _, t, in_acc, oos_rec = best
     return OosDecision(
         t,
-        f"max balanced accuracy (in-scope accuracy + oos recall) / 2 on validation, losing at "
-        f"most {in_scope_reject_rate:g} in-scope accuracy",
+        f"{score} threshold: max balanced accuracy (in-scope accuracy + oos recall) / 2 on "
+        f"validation, losing at most {in_scope_reject_rate:g} in-scope accuracy",
         in_acc,
         oos_rec,
+        score,
     )

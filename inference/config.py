@@ -76,6 +76,10 @@ class ModelConfig:
     train_data_sha256: str
     val_data_sha256: str
     threshold_rule: str
+    # what `threshold` applies to: "probability" (top in-scope calibrated
+    # probability) or "energy" (logsumexp of in-scope logits / temperature); see
+    # calibration.OOS_SCORES. Artifacts from before the choice existed used probability.
+    oos_score: str = "probability"
     onnx_files: dict[str, str] = field(default_factory=dict)  # backend -> file name
     versions: dict[str, str] = field(default_factory=dict)
     created_at: str = ""

@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 
 from . import artifact
 from .artifact import ArtifactError
-from .calibration import softmax
+from .calibration import OOS_SCORES, oos_score, softmax
 from .config import BACKENDS, ModelConfig
 from .data import OOS_LABEL
 from .encoder import TextTokenizer, encoder_from_config, length_sorted_batches
@@ -100,6 +100,8 @@ class Predictor:
         self._oos_index = config.labels.index(OOS_LABEL) if OOS_LABEL in config.labels else None
         in_scope = [i for i, label in enumerate(config.labels) if label != OOS_LABEL]
         self._in_scope = np.array(in_scope)
+        if config.oos_score not in OOS_SCORES:
+            raise ArtifactError(f"{model_dir}: unknown oos_score {config.oos_score!r} in config.json.")
 
     @property
     def labels(self) -> list[str]:
@@ -144,10 +146,16 @@ class Predictor:
             return self._runner.run(*self._tokenizer.pad(self._tokenizer.ids(texts)))
         return _batched(self._runner.run, self._tokenizer, texts, batch_size or serving_batch_size(self.device))
 
+    def oos_scores(self, logits: np.ndarray) -> np.ndarray:
+        """(batch,) the score the out-of-scope threshold applies to (config.oos_score)."""
+        return oos_score(logits, self.config.temperature, self._oos_index, self.config.oos_score)
+
     def predict(self, texts: list[str], top_k: int = 3) -> list[Prediction]:
         if not texts:
             return []
-        probs = softmax(self.logits(list(texts)), self.config.temperature)  # (batch, labels)
+        logits = self.logits(list(texts))
+        probs = softmax(logits, self.config.temperature)  # (batch, labels)
+        below = self.oos_scores(logits) < self.config.threshold
         labels = self.config.labels
         k = max(1, min(top_k, len(self._in_scope)))
         in_scope_probs = probs[:, self._in_scope]
@@ -158,7 +166,7 @@ class Predictor:
             top_label, top_p = ranking[0]
             if self._oos_index is not None and probs[row, self._oos_index] > top_p:
                 results.append(Prediction(OOS_LABEL, float(probs[row, self._oos_index]), True, ranking))
-            elif top_p < self.config.threshold:
+            elif below[row]:
                 results.append(Prediction(OOS_LABEL, top_p, True, ranking))
             else:
                 results.append(Prediction(top_label, top_p, False, ranking))

@@ -22,7 +22,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from . import artifact
-from .calibration import choose_threshold, fit_temperature, softmax
+from .calibration import choose_oos_rule, fit_temperature, softmax
 from .config import DEFAULT_EPOCHS, ModelConfig, TrainConfig
 from .data import OOS_LABEL, Example, data_fingerprint, validate_examples
 from .embed_cache import cached_encode
@@ -117,7 +117,9 @@ def train_intent_model(
     scored = y_val >= 0
     temperature = fit_temperature(val_logits[scored], y_val[scored])
     probs = softmax(val_logits, temperature)
-    decision = choose_threshold(probs, y_val, val_is_oos, oos_index, config.in_scope_reject_rate)
+    decision, candidates = choose_oos_rule(
+        val_logits, temperature, y_val, val_is_oos, oos_index, config.in_scope_reject_rate
+    )
     top = probs.argmax(axis=1)
     train_seconds = time.perf_counter() - started
 
@@ -132,6 +134,16 @@ def train_intent_model(
         "temperature": temperature,
         "threshold": decision.threshold,
         "threshold_rule": decision.rule,
+        "oos_score": decision.score,
+        "oos_rule_candidates": [
+            {
+                "score": c.score,
+                "threshold": c.threshold,
+                "validation_in_scope_accuracy": c.in_scope_accuracy,
+                "validation_oos_recall": c.oos_recall,
+            }
+            for c in candidates
+        ],
         "train_seconds": round(train_seconds, 2),
         "epochs": history,
         "device": device,
@@ -151,6 +163,7 @@ def train_intent_model(
         train_data_sha256=data_fingerprint(train),
         val_data_sha256=data_fingerprint(val),
         threshold_rule=decision.rule,
+        oos_score=decision.score,
         versions=_versions(),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from inference import DataError, Example, load_examples, validate_examples
-from inference.calibration import choose_threshold, fit_temperature, softmax
+from inference.calibration import choose_oos_rule, choose_threshold, fit_temperature, oos_score, softmax
 from inference.cli import main
 from inference.training import stratified_split
 
@@ -168,6 +168,46 @@ def test_threshold_with_oos_stays_within_the_in_scope_budget() -> None:
     decision = choose_threshold(_confident(conf), np.where(is_oos, -1, 0), is_oos, None, in_scope_reject_rate=0.05)
     assert decision.in_scope_accuracy >= 0.95
     assert decision.threshold < 0.5 and decision.oos_recall == 0.0
+
+
+def _scaled(peak: float, shift: float, n: int) -> np.ndarray:
+    """n rows of 3 logits [peak - shift, -shift, -shift]: the same softmax for any
+    shift, but an energy (logsumexp) lower by `shift`."""
+    return np.tile([peak - shift, -shift, -shift], (n, 1)).astype(np.float64)
+
+
+def test_energy_rule_is_chosen_where_it_separates_and_probability_cannot() -> None:
+    # In-scope and oos queries with identical softmax outputs; the oos ones have
+    # logits 3 lower everywhere: only the energy score can tell them apart.
+    logits = np.concatenate([_scaled(4.0, 0.0, 60), _scaled(4.0, 3.0, 20)])
+    is_oos = np.array([False] * 60 + [True] * 20)
+    gold = np.where(is_oos, -1, 0)
+    decision, candidates = choose_oos_rule(logits, 1.0, gold, is_oos, None, in_scope_reject_rate=0.01)
+    assert [c.score for c in candidates] == ["probability", "energy"]
+    assert candidates[0].oos_recall == 0.0
+    assert decision.score == "energy" and decision.oos_recall == 1.0 and decision.in_scope_accuracy == 1.0
+    energy = oos_score(logits, 1.0, None, "energy")
+    assert energy[:60] == pytest.approx(np.log(np.exp(4.0) + 2))
+    assert (energy[60:] < decision.threshold).all() and (energy[:60] >= decision.threshold).all()
+
+
+def test_energy_leaves_out_the_oos_label_and_follows_the_temperature() -> None:
+    logits = np.array([[2.0, 9.0, 1.0]])  # label 1 is "oos"
+    assert oos_score(logits, 2.0, 1, "energy")[0] == pytest.approx(np.log(np.exp(1.0) + np.exp(0.5)))
+    assert oos_score(logits, 1.0, 1, "probability")[0] == pytest.approx(softmax(logits)[0, 0])
+    with pytest.raises(ValueError, match="oos score must be one of"):
+        oos_score(logits, 1.0, 1, "distance")
+
+
+def test_probability_rule_is_kept_on_a_tie_and_without_oos_validation() -> None:
+    # [5, 0, 0] against [1, 0, 0]: both probability and energy separate the groups.
+    logits = np.concatenate([_scaled(5.0, 0.0, 50), _scaled(1.0, 0.0, 10)])
+    is_oos = np.array([False] * 50 + [True] * 10)
+    decision, candidates = choose_oos_rule(logits, 1.0, np.where(is_oos, -1, 0), is_oos, None, 0.02)
+    assert len(candidates) == 2 and candidates[1].balanced_accuracy == decision.balanced_accuracy == 1.0
+    assert decision.score == "probability"
+    decision, candidates = choose_oos_rule(logits[:50], 1.0, np.zeros(50, dtype=int), is_oos[:50], None, 0.02)
+    assert [c.score for c in candidates] == ["probability"] and decision.threshold <= 0.5
 
 
 def test_cli_runs_subcommands_added_by_other_packages(capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,11 +16,13 @@ from inference import (
     Predictor,
     SentenceEncoder,
     TrainConfig,
+    artifact,
     choose_device,
     evaluate,
     format_report,
     train_intent_model,
 )
+from inference.calibration import oos_score
 
 
 @pytest.fixture(scope="session")
@@ -95,6 +97,70 @@ def test_missing_file_is_refused(model_copy: Path, name: str) -> None:
     (model_copy / name).unlink()
     with pytest.raises(ArtifactError, match="incomplete"):
         Predictor.load(model_copy)
+
+
+def _rewrite_config(model_dir: Path, **changes: object) -> None:
+    config = json.loads((model_dir / "config.json").read_text())
+    config.update(changes)
+    artifact.write_json(model_dir / "config.json", config)
+    artifact.write_checksums(model_dir)
+
+
+def test_predictor_applies_the_energy_rule_of_its_artifact(model_copy: Path) -> None:
+    texts = ["what is my savings balance", "i lost my debit card", "qwzx plorb vvv"]
+    reference = Predictor.load(model_copy, backend="torch")
+    energy = oos_score(reference.logits(texts), reference.config.temperature, None, "energy")
+    middle = float(np.sort(energy)[:2].mean())  # between the lowest energy and the next
+    _rewrite_config(model_copy, oos_score="energy", threshold=middle)
+    predictor = Predictor.load(model_copy, backend="torch")
+    flags = [p.out_of_scope for p in predictor.predict(texts)]
+    assert flags == list(energy < middle) and sum(flags) == 1
+    old = [p.confidence for p in reference.predict(texts)]
+    assert [p.confidence for p in predictor.predict(texts)] == pytest.approx(old)  # still a probability
+
+
+def test_artifact_without_oos_score_uses_probability_and_unknown_is_refused(model_copy: Path) -> None:
+    config = json.loads((model_copy / "config.json").read_text())
+    del config["oos_score"]  # written before the choice existed
+    artifact.write_json(model_copy / "config.json", config)
+    artifact.write_checksums(model_copy)
+    assert Predictor.load(model_copy, backend="torch").config.oos_score == "probability"
+    _rewrite_config(model_copy, oos_score="distance")
+    with pytest.raises(ArtifactError, match="unknown oos_score 'distance'"):
+        Predictor.load(model_copy)
+
+
+OOS_TEXTS = [
+    "what is the capital of peru",
+    "tell me a joke about cats",
+    "how tall is mount everest",
+    "who won the football game yesterday",
+    "recommend a good science fiction novel",
+    "what's the weather like on mars",
+    "how do i bake sourdough bread",
+    "translate hello into japanese",
+    "play some jazz music",
+    "how many legs does a spider have",
+    "what year did the titanic sink",
+    "set an alarm for seven am",
+]
+
+
+def test_training_with_oos_validation_picks_the_better_rule_on_validation(
+    tmp_path: Path, train_examples: list[Example], held_out_examples: list[Example]
+) -> None:
+    train = train_examples + [Example(t, "oos") for t in OOS_TEXTS[:6]]
+    val = held_out_examples + [Example(t, "oos") for t in OOS_TEXTS[6:]]
+    model_dir = train_intent_model(train, tmp_path / "m", val=val, config=TrainConfig(mode="fast", export_onnx=False))
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    candidates = metrics["oos_rule_candidates"]
+    assert [c["score"] for c in candidates] == ["probability", "energy"]
+    balanced = {c["score"]: c["validation_in_scope_accuracy"] + c["validation_oos_recall"] for c in candidates}
+    chosen = json.loads((model_dir / "config.json").read_text())["oos_score"]
+    assert metrics["oos_score"] == chosen and balanced[chosen] == max(balanced.values())
+    assert chosen == "energy" or balanced["probability"] >= balanced["energy"]
+    predictor = Predictor.load(model_dir)
+    assert predictor.predict(["qwzx plorb vvv"])[0].out_of_scope
 
 
 def test_failed_training_leaves_nothing(tmp_path: Path, train_examples: list[Example]) -> None:
