@@ -290,6 +290,10 @@
   function showSuggestions(frame) {
     const box = document.getElementById("reply-suggestions");
     if (!box || !frame.suggestions || !frame.suggestions.length) return;
+    // Sets are made by separate tasks and can arrive out of order: the set for the
+    // visitor's newest message wins, a late one for an earlier message is dropped.
+    if (Number(frame.message_id) < Number(box.dataset.messageId || 0)) return;
+    box.dataset.messageId = String(frame.message_id);
     box.replaceChildren();
     frame.suggestions.forEach((suggestion) => {
       const button = el("button", "btn btn-ghost suggestion", suggestion.text); // textContent, never HTML
