@@ -58,7 +58,7 @@ def run_train(args: argparse.Namespace) -> int:
     metrics = json.loads((path / "metrics.json").read_text())
     print(
         f"saved {path}  (validation accuracy {metrics['validation_accuracy_before_threshold']:.4f}, "
-        f"threshold {metrics['threshold']:.3f}, {metrics['train_seconds']:.0f} s)"
+        f"out of scope below {metrics['oos_score']} {metrics['threshold']:.3f}, {metrics['train_seconds']:.0f} s)"
     )
     return 0
 
