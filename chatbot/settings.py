@@ -10,38 +10,25 @@ workers in their own processes.
 import re
 from pathlib import Path
 
-import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from chatbot.environment import (
+    env_bool,
+    env_database,
+    env_float,
+    env_int,
+    env_list,
+    env_path,
+    env_redis_url,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
-env = environ.Env()
+DEBUG = env_bool("DEBUG", default=False)
 
-
-def _env_or_fail(read, name: str, hint: str, **kwargs):
-    """Read one variable; a malformed value stops the start with what to set."""
-    try:
-        return read(name, **kwargs)
-    except (ValueError, environ.ImproperlyConfigured) as exc:
-        raise ImproperlyConfigured(f"{name} is not valid ({exc}). {hint}") from exc
-
-
-def _strict_bool(name: str, default: bool) -> bool:
-    """django-environ reads any unknown word as False; a typo should stop the start."""
-    raw = env.str(name, default="").strip().lower()
-    if raw == "":
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ImproperlyConfigured(f"{name}={raw!r} is not a yes/no value. Set {name} to 1 or 0.")
-
-
-DEBUG = _strict_bool("DEBUG", default=False)
-
-SECRET_KEY = env.str("SECRET_KEY", default="")
+SECRET_KEY = env_str("SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
@@ -50,11 +37,11 @@ if not SECRET_KEY:
         )
     SECRET_KEY = "insecure-development-key-only-for-debug"
 
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 
 # Origins of the sites that embed the widget: CORS for the session API and the
 # websocket's Origin check (cross-site websocket hijacking).
-WIDGET_ORIGINS = env.list("WIDGET_ORIGINS", default=[])
+WIDGET_ORIGINS = env_list("WIDGET_ORIGINS", default=[])
 for _origin in WIDGET_ORIGINS:
     if not _origin.startswith(("http://", "https://")):
         raise ImproperlyConfigured(
@@ -110,18 +97,8 @@ TEMPLATES = [
 # --- Data -------------------------------------------------------------------
 
 DATABASES = {
-    "default": _env_or_fail(
-        env.db_url,
-        "DATABASE_URL",
-        "Set DATABASE_URL like postgres://user:password@host:5432/name.",
-        default=f"sqlite:///{VAR_DIR / 'chatbot.sqlite3'}",
-    )
+    "default": env_database("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'chatbot.sqlite3'}"),
 }
-if not DATABASES["default"].get("ENGINE", "").startswith("django.db.backends."):
-    raise ImproperlyConfigured(
-        f"DATABASE_URL is not valid (unknown database {DATABASES['default'].get('ENGINE')!r}). "
-        "Set DATABASE_URL like postgres://user:password@host:5432/name or sqlite:////path/to/file.sqlite3."
-    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     if DATABASES["default"]["NAME"] not in ("", ":memory:"):
         Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
@@ -139,9 +116,7 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # A connection pool per process (Django's psycopg pool): opening a PostgreSQL
     # connection per task or websocket frame costs more than the queries do, and
     # CONN_MAX_AGE leaks connections under ASGI. 0 turns the pool off.
-    DATABASE_POOL_MAX_SIZE = _env_or_fail(
-        env.int, "DATABASE_POOL_MAX_SIZE", "Set it to a number of connections (0: no pool).", default=10
-    )
+    DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", default=10, minimum=0, unit="connections (0: no pool)")
     if DATABASE_POOL_MAX_SIZE > 0:
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": min(2, DATABASE_POOL_MAX_SIZE),
@@ -150,11 +125,7 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = env.str("REDIS_URL", default="")
-if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
-    raise ImproperlyConfigured(
-        f"REDIS_URL {REDIS_URL!r} is not a Redis URL. Set REDIS_URL like redis://127.0.0.1:6379/0."
-    )
+REDIS_URL = env_redis_url("REDIS_URL")
 EMBEDDED = not REDIS_URL
 
 if EMBEDDED:
@@ -186,9 +157,7 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A task that is still unacknowledged after this many seconds (its worker
 # died) is given to another worker: it must be above the longest task, training.
-CELERY_VISIBILITY_TIMEOUT = _env_or_fail(
-    env.int, "CELERY_VISIBILITY_TIMEOUT", "Set it to a number of seconds.", default=7200
-)
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", default=7200, minimum=60, unit="seconds")
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
     # Look for tasks whose worker died every quarter of the timeout (at most a
@@ -199,36 +168,38 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 if EMBEDDED:
     # The in-process broker is polled: poll often so a reply is not held back.
     CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = 0.005
-CELERY_TRAINING_TIME_LIMIT = env.int("CELERY_TRAINING_TIME_LIMIT", default=CELERY_VISIBILITY_TIMEOUT - 60)
+CELERY_TRAINING_TIME_LIMIT = env_int(
+    "CELERY_TRAINING_TIME_LIMIT",
+    default=CELERY_VISIBILITY_TIMEOUT - 60,
+    minimum=1,
+    maximum=CELERY_VISIBILITY_TIMEOUT - 1,
+    unit="seconds (below CELERY_VISIBILITY_TIMEOUT, or a running training is handed to a second worker)",
+)
 
 # --- Product behaviour ------------------------------------------------------
 
-MODEL_DIR = Path(env.str("MODEL_DIR", default=str(VAR_DIR / "models")))
-INTENT_CONFIDENCE_THRESHOLD = _env_or_fail(
-    env.float, "INTENT_CONFIDENCE_THRESHOLD", "Set it to a number between 0 and 1.", default=0.5
-)
-if not 0.0 <= INTENT_CONFIDENCE_THRESHOLD <= 1.0:
-    raise ImproperlyConfigured("INTENT_CONFIDENCE_THRESHOLD must be between 0 and 1.")
+MODEL_DIR = env_path("MODEL_DIR", default=VAR_DIR / "models")
+INTENT_CONFIDENCE_THRESHOLD = env_float("INTENT_CONFIDENCE_THRESHOLD", default=0.5, minimum=0.0, maximum=1.0)
 # Fallbacks in a row before the conversation is handed to a person (1 = at once).
-HANDOFF_AFTER_FALLBACKS = env.int("HANDOFF_AFTER_FALLBACKS", default=2)
-RATE_LIMIT_MESSAGES = env.int("RATE_LIMIT_MESSAGES", default=10)
-RATE_LIMIT_WINDOW_S = env.int("RATE_LIMIT_WINDOW_S", default=10)
+HANDOFF_AFTER_FALLBACKS = env_int("HANDOFF_AFTER_FALLBACKS", default=2, minimum=1)
+RATE_LIMIT_MESSAGES = env_int("RATE_LIMIT_MESSAGES", default=10, minimum=1)
+RATE_LIMIT_WINDOW_S = env_int("RATE_LIMIT_WINDOW_S", default=10, minimum=1, unit="seconds")
 MAX_MESSAGE_CHARS = 2000
-WS_AUTH_TIMEOUT_S = env.float("WS_AUTH_TIMEOUT_S", default=10.0)
-INFERENCE_THREADS = env.int("INFERENCE_THREADS", default=0) or None
-INFERENCE_DEVICE = env.str("INFERENCE_DEVICE", default="") or None
+# An agent whose dashboard has not been heard from for this long counts as offline.
+AGENT_PRESENCE_TTL_S = env_int("AGENT_PRESENCE_TTL_S", default=60, minimum=5, unit="seconds")
+WS_AUTH_TIMEOUT_S = env_float("WS_AUTH_TIMEOUT_S", default=10.0, minimum=0.1, unit="seconds")
+INFERENCE_THREADS = env_int("INFERENCE_THREADS", default=0, minimum=0, unit="(0: all cores)") or None
+INFERENCE_DEVICE = env_str("INFERENCE_DEVICE", default="") or None
+if INFERENCE_DEVICE is not None and not re.fullmatch(r"cpu|cuda(:\d+)?", INFERENCE_DEVICE):
+    raise ImproperlyConfigured(f"INFERENCE_DEVICE={INFERENCE_DEVICE!r} is not a device. Set it to cpu, cuda or cuda:N.")
 
 # --- Review, retraining and model versions ------------------------------------
 
 # Answers above INTENT_CONFIDENCE_THRESHOLD but below this one still go to the
 # review inbox (Feedback "low_confidence").
-REVIEW_CONFIDENCE_THRESHOLD = _env_or_fail(
-    env.float, "REVIEW_CONFIDENCE_THRESHOLD", "Set it to a number between 0 and 1.", default=0.75
-)
-if not 0.0 <= REVIEW_CONFIDENCE_THRESHOLD <= 1.0:
-    raise ImproperlyConfigured("REVIEW_CONFIDENCE_THRESHOLD must be between 0 and 1.")
+REVIEW_CONFIDENCE_THRESHOLD = env_float("REVIEW_CONFIDENCE_THRESHOLD", default=0.75, minimum=0.0, maximum=1.0)
 # Order ids are masked as "[order_id]" before visitor text becomes training data.
-PII_ORDER_ID_PATTERN = env.str("PII_ORDER_ID_PATTERN", default=r"\bNW-?\d{6}\b")
+PII_ORDER_ID_PATTERN = env_str("PII_ORDER_ID_PATTERN", default=r"\bNW-?\d{6}\b")
 try:
     re.compile(PII_ORDER_ID_PATTERN)
 except re.error as exc:
@@ -236,46 +207,40 @@ except re.error as exc:
         f"PII_ORDER_ID_PATTERN is not a valid regular expression ({exc}). Set it like \\bNW-?\\d{{6}}\\b."
     ) from exc
 # Share of training examples held out for evaluation (by a hash of the text).
-HOLDOUT_PERCENT = env.int("HOLDOUT_PERCENT", default=20)
-if not 0 < HOLDOUT_PERCENT < 100:
-    raise ImproperlyConfigured("HOLDOUT_PERCENT must be between 1 and 99.")
+HOLDOUT_PERCENT = env_int("HOLDOUT_PERCENT", default=20, minimum=1, maximum=99, unit="percent")
 # A new version is refused activation if any intent's F1 falls by more than this.
-ACTIVATION_MAX_F1_DROP = _env_or_fail(
-    env.float, "ACTIVATION_MAX_F1_DROP", "Set it to a number between 0 and 1, like 0.05.", default=0.05
-)
+ACTIVATION_MAX_F1_DROP = env_float("ACTIVATION_MAX_F1_DROP", default=0.05, minimum=0.0, maximum=1.0)
 # ...judged only for intents with at least this many held-out examples (below it,
 # one example moves F1 by more than the margin); all intents count in macro-F1.
-ACTIVATION_MIN_SUPPORT = env.int("ACTIVATION_MIN_SUPPORT", default=10)
+ACTIVATION_MIN_SUPPORT = env_int("ACTIVATION_MIN_SUPPORT", default=10, minimum=1, unit="held-out examples")
 # Extra inference.TrainConfig fields for every training run (tests make it smaller).
 NLU_TRAIN_OPTIONS: dict = {}
 # --- Reply suggestions for agents (docs/replies.md) ------------------------------
 
 # Which active reply model suggests: "best" (the higher held-out BLEU, else whichever
 # is active), "seq2seq", "retrieval", or "both" (each shows its own suggestions).
-REPLY_SUGGESTIONS_SOURCE = env.str("REPLY_SUGGESTIONS_SOURCE", default="best").strip().lower()
-if REPLY_SUGGESTIONS_SOURCE not in ("best", "seq2seq", "retrieval", "both"):
-    raise ImproperlyConfigured("REPLY_SUGGESTIONS_SOURCE must be best, seq2seq, retrieval or both.")
-REPLY_SUGGESTIONS_N = env.int("REPLY_SUGGESTIONS_N", default=3)
+REPLY_SUGGESTIONS_SOURCE = env_str(
+    "REPLY_SUGGESTIONS_SOURCE", default="best", choices=("best", "seq2seq", "retrieval", "both"), lower=True
+)
+REPLY_SUGGESTIONS_N = env_int("REPLY_SUGGESTIONS_N", default=3, minimum=1, maximum=10)
 # After this many new agent replies (counted when an agent closes a conversation),
 # both reply models retrain on everything agents wrote and activate when ready, so
 # suggestions learn from the agents' own answers. 0 turns it off (admin only).
-REPLY_RETRAIN_AFTER_REPLIES = _env_or_fail(
-    env.int, "REPLY_RETRAIN_AFTER_REPLIES", "Set it to a number of agent replies (0: never).", default=10
+REPLY_RETRAIN_AFTER_REPLIES = env_int(
+    "REPLY_RETRAIN_AFTER_REPLIES", default=10, minimum=0, unit="agent replies (0: never)"
 )
 # A suggestion later than this is useless to an agent: the task gives up and shows none.
-REPLY_SUGGESTION_TIMEOUT_S = _env_or_fail(
-    env.float, "REPLY_SUGGESTION_TIMEOUT_S", "Set it to a number of seconds, like 5.", default=5.0
-)
+REPLY_SUGGESTION_TIMEOUT_S = env_float("REPLY_SUGGESTION_TIMEOUT_S", default=5.0, minimum=0.1, unit="seconds")
 # Extra inference.replies.ReplyTrainConfig fields for every reply training run (tests make it smaller).
 REPLY_TRAIN_OPTIONS: dict = {}
 
 # Retrain every night (celery beat) when reviewers accepted new feedback.
-NIGHTLY_RETRAIN = _env_or_fail(env.bool, "NIGHTLY_RETRAIN", "Set NIGHTLY_RETRAIN to 1 or 0.", default=True)
-NIGHTLY_RETRAIN_HOUR = env.int("NIGHTLY_RETRAIN_HOUR", default=3)
+NIGHTLY_RETRAIN = env_bool("NIGHTLY_RETRAIN", default=True)
+NIGHTLY_RETRAIN_HOUR = env_int("NIGHTLY_RETRAIN_HOUR", default=3, minimum=0, maximum=23, unit="(hour of the day, UTC)")
 # One scheduler per deployment: `serve` runs it (a thread when embedded, a process
 # beside the workers otherwise); docker compose runs it as the `beat` service.
 CELERY_BEAT_SCHEDULE: dict = {}
-CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule"))
+CELERY_BEAT_SCHEDULE_FILENAME = str(env_path("CELERY_BEAT_SCHEDULE_FILENAME", default=VAR_DIR / "celerybeat-schedule"))
 if NIGHTLY_RETRAIN:
     from celery.schedules import crontab
 
@@ -289,9 +254,13 @@ if NIGHTLY_RETRAIN:
 
 # --- HTTP -------------------------------------------------------------------
 
+# Where `manage.py serve` listens unless --host / --port say otherwise.
+HOST = env_str("HOST", default="127.0.0.1")
+PORT = env_int("PORT", default=8000, minimum=1, maximum=65535)
+
 CORS_ALLOWED_ORIGINS = WIDGET_ORIGINS
 CORS_URLS_REGEX = r"^/api/widget/.*$"
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
 
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -309,9 +278,7 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
-LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
-if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-    raise ImproperlyConfigured(f"LOG_LEVEL {LOG_LEVEL!r} is not a level. Set it to DEBUG, INFO, WARNING or ERROR.")
+LOG_LEVEL = env_str("LOG_LEVEL", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), upper=True)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -18,7 +18,7 @@ HEARTBEAT_S = 20
 
 
 def ttl_s() -> int:
-    return getattr(settings, "AGENT_PRESENCE_TTL_S", 60)
+    return settings.AGENT_PRESENCE_TTL_S
 
 
 def _fresh():

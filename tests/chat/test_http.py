@@ -72,7 +72,7 @@ def start_with(**env: str) -> subprocess.CompletedProcess:
         ({"DEBUG": "maybe"}, "Set DEBUG to 1 or 0"),
         ({"DEBUG": "1", "DATABASE_URL": "nonsense://x"}, "DATABASE_URL is not valid"),
         ({"DEBUG": "1", "REDIS_URL": "http://127.0.0.1:6379"}, "Set REDIS_URL like redis://"),
-        ({"DEBUG": "1", "LOG_LEVEL": "loud"}, "Set it to DEBUG, INFO, WARNING or ERROR"),
+        ({"DEBUG": "1", "LOG_LEVEL": "loud"}, "Set LOG_LEVEL to DEBUG, INFO, WARNING, ERROR or CRITICAL"),
         (
             {"DEBUG": "1", "DATABASE_URL": "postgres://u@127.0.0.1/x", "DATABASE_POOL_MAX_SIZE": "many"},
             "DATABASE_POOL_MAX_SIZE is not valid",

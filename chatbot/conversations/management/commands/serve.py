@@ -1,7 +1,6 @@
 """Run the product: the ASGI server and, without Redis, a worker inside it;
 with REDIS_URL, worker processes per queue beside it (unless --no-workers)."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -22,8 +21,8 @@ class Command(BaseCommand):
     help = "Serve HTTP and websockets; start Celery workers (embedded, or as processes with REDIS_URL)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--host", default=settings.HOST)
+        parser.add_argument("--port", type=int, default=settings.PORT)
         parser.add_argument("--no-workers", action="store_true", help="with REDIS_URL: do not start workers")
 
     def handle(self, host: str, port: int, no_workers: bool, **options):
