@@ -1,8 +1,9 @@
-"""First run: import the demo store's intents, and train and activate an intent model and a
+"""First run: import the demo store's intents and canned responses, and train and activate an intent model and a
 reply model when none is active."""
 
 from django.core.management.base import BaseCommand, CommandError
 
+from chatbot.agents.demo import add_starter_canned_responses
 from chatbot.nlu import services
 from chatbot.nlu.management.commands.train_model import train_with_progress_bar
 from chatbot.nlu.models import Intent, ModelVersion
@@ -17,6 +18,8 @@ class Command(BaseCommand):
         if not Intent.objects.exists():
             report = services.import_intents_yaml(services.DEMO_INTENTS, source="demo")
             self.stdout.write(f"Imported the demo store's intents: {report}")
+        if added := add_starter_canned_responses():
+            self.stdout.write(f"Added {added} starter canned responses for the demo.")
         self.intent_model()
         self.reply_model()
 
