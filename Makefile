@@ -1,5 +1,6 @@
 # Two commands: `make run` starts the product, `make test` runs the tests.
-# Both set up a virtualenv in .venv from requirements.txt first.
+# Both set up a virtualenv in .venv from requirements-dev.txt (the product's
+# requirements.txt plus the test tools) first.
 
 PYTHON ?= python3.11
 VENV := .venv
@@ -11,10 +12,10 @@ export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: run test setup lint bench-chat bench-nlu bench-replies clean
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
 setup: $(VENV)/.installed
