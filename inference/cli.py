@@ -1,4 +1,4 @@
-"""`python -m inference train|evaluate|predict`: the operator's way to the engine.
+"""`python -m inference train|evaluate|predict|explain`: the operator's way to the engine.
 Bad input files exit with status 2 and `FILE line N: reason`, writing nothing."""
 
 from __future__ import annotations
@@ -35,6 +35,15 @@ def add_subparsers(subparsers: argparse._SubParsersAction) -> None:
     predict.add_argument("--top-k", type=int, default=3)
     predict.add_argument("texts", nargs="+", metavar="TEXT")
     predict.set_defaults(func=run_predict)
+
+    explain = subparsers.add_parser("explain", help="why the model decides what it does for a text")
+    explain.add_argument("--model", required=True, type=Path)
+    explain.add_argument(
+        "--examples", type=Path, help="training examples (CSV or JSONL): show the nearest ones to the text"
+    )
+    explain.add_argument("--json", action="store_true", help="print the explanation as JSON")
+    explain.add_argument("text", metavar="TEXT")
+    explain.set_defaults(func=run_explain)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -84,6 +93,18 @@ def run_predict(args: argparse.Namespace) -> int:
         ranking = ", ".join(f"{label} {prob:.3f}" for label, prob in p.ranking)
         flag = " (out of scope)" if p.out_of_scope else ""
         print(f"{text!r}: {p.intent} {p.confidence:.3f}{flag}  [{ranking}]")
+    return 0
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    from . import Predictor, SentenceEncoder, load_examples
+    from .explain import explain, format_explanation
+
+    predictor = Predictor.load(args.model)
+    examples = load_examples(args.examples) if args.examples else []
+    encoder = SentenceEncoder(predictor.config.base_model) if examples else None
+    explanation = explain(predictor, args.text, examples=examples, encoder=encoder)
+    print(json.dumps(explanation.to_dict(), indent=2) if args.json else format_explanation(explanation))
     return 0
 
 
