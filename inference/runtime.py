@@ -95,10 +95,12 @@ def env_reply_device() -> str | None:
     return read_env(REPLY_DEVICE_ENV, device_name, "a torch device such as cpu, cuda or cuda:0")
 
 
+BASE_MODEL_ENVS = {"intents": INTENT_BASE_MODEL_ENV, "replies": REPLY_BASE_MODEL_ENV}
+
+
 def env_base_model(kind: str) -> str | None:
     """The base encoder named for a model kind ("intents" or "replies"), None when unset."""
-    name = {"intents": INTENT_BASE_MODEL_ENV, "replies": REPLY_BASE_MODEL_ENV}[kind]
-    return read_env(name, str, "a model directory or a locally cached model id")
+    return read_env(BASE_MODEL_ENVS[kind], str, "a model directory or a locally cached model id")
 
 
 def embed_cache_dir() -> Path:
