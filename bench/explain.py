@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench import machine  # noqa: E402
 from inference import Example, Predictor, TrainConfig, train_intent_model  # noqa: E402
-from inference.calibration import softmax  # noqa: E402
-from inference.explain import label_probabilities, occlusion, reliability, without, word_spans  # noqa: E402
+from inference.intents.calibration import softmax  # noqa: E402
+from inference.intents.explain import label_probabilities, occlusion, reliability, without, word_spans  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "clinc150" / "data_full.json"
 
@@ -47,7 +47,7 @@ class IntegratedGradients:
         from tokenizers import Tokenizer
 
         from inference.encoder import encoder_from_config
-        from inference.model import IntentModel
+        from inference.intents.model import IntentModel
 
         self.torch = torch
         predictor = Predictor.load(model_dir, backend="torch")

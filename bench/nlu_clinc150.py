@@ -28,7 +28,7 @@ from inference import (  # noqa: E402, RUF100 - the path above must be set first
     evaluate,
     train_intent_model,
 )
-from inference.calibration import choose_oos_rule, oos_score, softmax, top_in_scope  # noqa: E402, RUF100
+from inference.intents.calibration import choose_oos_rule, oos_score, softmax, top_in_scope  # noqa: E402, RUF100
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "clinc150" / "data_full.json"
 

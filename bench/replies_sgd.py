@@ -38,8 +38,8 @@ from inference.replies import (
     train_reply_model,
 )
 from inference.replies.data import ReplyPair
-from inference.replies.runtime import limit_threads
 from inference.replies.suggestions import normalise
+from inference.runtime import limit_threads
 
 DATA = ROOT.parent / "shared" / "data" / "sgd_replies"
 

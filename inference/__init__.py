@@ -1,31 +1,13 @@
-"""Intent classification engine: training, serving and evaluation of the intent
-model. Plain Python in and out; never imports Django."""
+"""The inference toolkit: model code in plain Python, never Django.
+
+Shared by every model kind: `artifact` (checksummed, atomically written model
+directories), `runtime` (device, threads, precision and every environment variable
+read here), `encoder` (the bundled sentence encoder) and `embed_cache`. The model
+kinds sit beneath: `intents` (the intent classifier, re-exported here as the
+package's public names), `replies` (reply suggestions); see docs/architecture.md."""
 
 from . import _omp  # noqa: F401 - must run before torch is imported
-from .artifact import ArtifactError
-from .config import ModelConfig, TrainConfig
-from .data import OOS_LABEL, DataError, Example, load_examples, validate_examples
-from .encoder import SentenceEncoder, resolve_base_model
-from .evaluation import evaluate, format_report
-from .predictor import Prediction, Predictor
-from .runtime import choose_device
-from .training import train_intent_model
 
-__all__ = [
-    "OOS_LABEL",
-    "ArtifactError",
-    "DataError",
-    "Example",
-    "ModelConfig",
-    "Prediction",
-    "Predictor",
-    "SentenceEncoder",
-    "TrainConfig",
-    "choose_device",
-    "evaluate",
-    "format_report",
-    "load_examples",
-    "resolve_base_model",
-    "train_intent_model",
-    "validate_examples",
-]
+# The package's public names are the intent model's (`from inference import Predictor`).
+from .intents import *  # noqa: F403
+from .intents import __all__  # noqa: F401

@@ -1,23 +1,9 @@
-"""Entry point of `python -m inference`. Other parts of the engine plug their own
-subcommands in here (e.g. `train-replies` from inference.replies.cli)."""
+"""Entry point of `python -m inference`; inference/cli.py gathers every model kind's
+subcommands."""
 
-import importlib
-import importlib.util
 import sys
 
 from .cli import main
 
-
-def _extensions() -> list:
-    # The reply model lives in its own package, possibly not installed on this branch.
-    try:
-        found = importlib.util.find_spec("inference.replies.cli") is not None
-    except ModuleNotFoundError:
-        found = False
-    if not found:
-        return []
-    return [importlib.import_module("inference.replies.cli").add_subparsers]
-
-
 if __name__ == "__main__":
-    sys.exit(main(extra=_extensions()))
+    sys.exit(main())

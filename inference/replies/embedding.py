@@ -13,7 +13,8 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from inference.replies.runtime import quiet_transformers
+from inference.encoder import mean_pool
+from inference.runtime import quiet_transformers
 
 
 class ContextEmbedder:
@@ -52,7 +53,5 @@ class ContextEmbedder:
                     return_tensors="pt",
                 )
                 hidden = self.model(**batch).last_hidden_state  # (batch, seq, hidden)
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (batch, seq, 1)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (batch, hidden)
-                out[index] = torch.nn.functional.normalize(pooled, dim=-1).float()
+                out[index] = mean_pool(hidden, batch["attention_mask"]).float()  # (batch, hidden), unit rows
         return out

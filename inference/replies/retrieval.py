@@ -15,8 +15,8 @@ from inference.replies.config import ArtifactConfig
 from inference.replies.data import ReplyPair, format_context, parse_context
 from inference.replies.embedding import ContextEmbedder
 from inference.replies.errors import ArtifactError
-from inference.replies.runtime import limit_threads
 from inference.replies.suggestions import Suggestion, dedupe
+from inference.runtime import limit_threads
 
 EMBEDDINGS_FILE = "embeddings.safetensors"
 REPLIES_FILE = "replies.json"

@@ -26,14 +26,9 @@ from inference.replies.artifact import CONFIG_FILE, verify, write_json
 from inference.replies.config import ArtifactConfig, ReplyTrainConfig
 from inference.replies.data import build_source, parse_context
 from inference.replies.errors import ArtifactError, SuggestionTimeout
-from inference.replies.runtime import (
-    choose_device,
-    limit_threads,
-    quantize_for_cpu,
-    quiet_transformers,
-)
 from inference.replies.suggestions import Suggestion, dedupe
 from inference.replies.text import tidy_wordpiece
+from inference.runtime import choose_reply_device, limit_threads, quantize_for_cpu, quiet_transformers
 
 MODEL_DIR = "model"
 TOKENIZER_DIR = "tokenizer"
@@ -168,7 +163,7 @@ class ReplySuggester:
         if config.kind != "seq2seq":
             raise ArtifactError(f"{directory} holds a {config.kind} model, not a seq2seq model")
         limit_threads(threads)
-        chosen = choose_device(device)
+        chosen = choose_reply_device(device)
         model_cls = EncoderDecoderModel if config.architecture == "encoder-decoder" else AutoModelForSeq2SeqLM
         with quiet_transformers():
             model = model_cls.from_pretrained(str(directory / MODEL_DIR), local_files_only=True)

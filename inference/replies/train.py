@@ -23,7 +23,6 @@ from inference.replies.data import ReplyPair, build_source, data_hash
 from inference.replies.embedding import ContextEmbedder
 from inference.replies.errors import ReplyDataError
 from inference.replies.retrieval import RetrievalSuggester
-from inference.replies.runtime import choose_device, quiet_transformers
 from inference.replies.seq2seq import (
     ReplySuggester,
     base_architecture,
@@ -33,6 +32,7 @@ from inference.replies.seq2seq import (
     restrict_decoder_vocab,
     target_ids,
 )
+from inference.runtime import choose_reply_device, quiet_transformers
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,7 @@ def _train_seq2seq(
 ) -> tuple[ReplySuggester, dict[str, float | int]]:
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
-    device = choose_device()
+    device = choose_reply_device()
     architecture = base_architecture(base_model)
     tokenizer = load_tokenizer(base_model)
     model = build_model(base_model, architecture, config, tokenizer)

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from inference import DataError, Example, load_examples, validate_examples
-from inference.calibration import choose_oos_rule, choose_threshold, fit_temperature, oos_score, softmax
 from inference.cli import main
-from inference.training import stratified_split
+from inference.intents.calibration import choose_oos_rule, choose_threshold, fit_temperature, oos_score, softmax
+from inference.intents.training import stratified_split
 
 REPO = Path(__file__).resolve().parents[2]
 GOOD_CSV = "text,intent\nwhat is my balance,check_balance\nplay jazz,play_music\n"
@@ -211,10 +211,16 @@ def test_probability_rule_is_kept_on_a_tie_and_without_oos_validation() -> None:
 
 
 def test_cli_runs_subcommands_added_by_other_packages(capsys: pytest.CaptureFixture[str]) -> None:
-    def add_subparsers(subparsers) -> None:  # what inference.replies.cli provides
-        hello = subparsers.add_parser("train-replies")
+    def add_subparsers(subparsers) -> None:  # what a model kind's cli.py provides
+        hello = subparsers.add_parser("train-knowledge")
         hello.add_argument("--train", required=True)
-        hello.set_defaults(func=lambda args: print(f"training replies on {args.train}") or 0)
+        hello.set_defaults(func=lambda args: print(f"training knowledge on {args.train}") or 0)
 
-    assert main(["train-replies", "--train", "pairs.jsonl"], extra=[add_subparsers]) == 0
-    assert capsys.readouterr().out == "training replies on pairs.jsonl\n"
+    assert main(["train-knowledge", "--train", "docs.jsonl"], extra=[add_subparsers]) == 0
+    assert capsys.readouterr().out == "training knowledge on docs.jsonl\n"
+
+
+def test_cli_has_the_commands_of_every_model_kind(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "{train,evaluate,predict,train-replies,suggest" in capsys.readouterr().out

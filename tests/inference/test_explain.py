@@ -5,9 +5,8 @@ import statistics
 
 import pytest
 
-from inference import Predictor
-from inference.data import Example
-from inference.explain import (
+from inference import Example, Predictor
+from inference.intents.explain import (
     explain,
     format_explanation,
     intent_words,

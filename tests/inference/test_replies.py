@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
+import inference
 from inference.replies import (
     ArtifactError,
     ReplyDataError,
+    ReplyModelError,
     ReplySuggester,
     ReplyTrainConfig,
     RetrievalSuggester,
@@ -288,7 +290,7 @@ def test_seq2seq_artifact_records_how_it_was_built(seq2seq_dir, toy_pairs):
     assert (seq2seq_dir / "model" / "model.safetensors").is_file()
     assert json.loads((seq2seq_dir / "metrics.json").read_text())["steps"] == 70
     checksums = json.loads((seq2seq_dir / "checksums.json").read_text())
-    assert "model/model.safetensors" in checksums
+    assert checksums["algorithm"] == "sha256" and "model/model.safetensors" in checksums["files"]
     assert not list(seq2seq_dir.parent.glob(".seq2seq.tmp-*"))
 
 
@@ -304,7 +306,7 @@ def test_damaged_artifact_is_refused(seq2seq_dir, tmp_path):
     data = bytearray(weights.read_bytes())
     data[-10] ^= 0xFF
     weights.write_bytes(bytes(data))
-    with pytest.raises(ArtifactError, match="checksum of model/model.safetensors"):
+    with pytest.raises(ArtifactError, match="model/model.safetensors does not match its checksum"):
         ReplySuggester.load(copy)
     (copy / "tokenizer" / "tokenizer.json").unlink()
     with pytest.raises(ArtifactError, match="damaged"):
@@ -392,8 +394,21 @@ def test_retrieval_round_trip_and_damage_check(retrieval_dir, tmp_path):
     assert RetrievalSuggester.load(copy).suggest(context) == RetrievalSuggester.load(retrieval_dir).suggest(context)
     replies = copy / "replies.json"
     replies.write_text(replies.read_text().replace("refund", "refund!"))
-    with pytest.raises(ArtifactError, match="checksum of replies.json"):
+    with pytest.raises(ArtifactError, match="replies.json does not match its checksum"):
         RetrievalSuggester.load(copy)
+
+
+def test_reply_artifact_sealed_in_the_old_flat_checksum_format_still_loads(retrieval_dir, tmp_path):
+    copy = Path(shutil.copytree(retrieval_dir, tmp_path / "flat"))
+    files = json.loads((copy / "checksums.json").read_text())["files"]
+    (copy / "checksums.json").write_text(json.dumps(files))  # {"file": "sha"}, as before the shared toolkit
+    context = customer("i forgot my password")
+    assert load_suggester(copy).suggest(context) == load_suggester(retrieval_dir).suggest(context)
+    replies = copy / "replies.json"
+    replies.write_text(replies.read_text().replace("refund", "refund!"))
+    with pytest.raises(inference.ArtifactError, match="replies.json does not match its checksum") as refused:
+        load_suggester(copy)
+    assert isinstance(refused.value, ReplyModelError)  # callers catching the reply errors still catch it
 
 
 def test_retrieval_deduplicates_identical_replies(tmp_path):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .encoder import mean_pool
+from ..encoder import mean_pool
 
 
 class IntentModel(nn.Module):

@@ -1,5 +1,5 @@
 """Scoring a Predictor on labelled examples: accuracy, macro F1, per-intent
-figures, confusions and, where the test data has out-of-scope queries, the
+figures (sklearn.metrics), confusions and, where the test data has out-of-scope queries, the
 in-scope accuracy / out-of-scope recall pair reported by the CLINC150 paper."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from .data import OOS_LABEL, Example
 from .predictor import Predictor
@@ -23,22 +24,21 @@ def evaluate(predictor: Predictor, examples: list[Example]) -> dict[str, Any]:
     pred = [p.intent for p in predictions]
     labels = sorted(set(predictor.labels) | set(gold) | set(pred))
     index = {label: i for i, label in enumerate(labels)}
-    matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)  # (gold, predicted)
-    for g, p in zip(gold, pred, strict=True):
-        matrix[index[g], index[p]] += 1
-
-    per_intent = {}
-    f1s = []
-    for label, i in index.items():
-        tp = int(matrix[i, i])
-        support = int(matrix[i].sum())
-        predicted = int(matrix[:, i].sum())
-        precision = tp / predicted if predicted else 0.0
-        recall = tp / support if support else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_intent[label] = {"precision": precision, "recall": recall, "f1": f1, "support": support}
-        if support:
-            f1s.append(f1)
+    matrix = confusion_matrix(gold, pred, labels=labels)  # (gold, predicted)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        gold, pred, labels=labels, average=None, zero_division=0.0
+    )
+    per_intent = {
+        label: {
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+        }
+        for label, i in index.items()
+    }
+    # Macro F1 over the intents the test data has (a label only predicted has no F1 to average).
+    f1s = f1[support > 0]
 
     confused = Counter(
         {
@@ -58,7 +58,7 @@ def evaluate(predictor: Predictor, examples: list[Example]) -> dict[str, Any]:
         "backend": predictor.backend,
         "examples": len(examples),
         "accuracy": float(np.trace(matrix) / max(1, len(examples))),
-        "macro_f1": float(np.mean(f1s)) if f1s else 0.0,
+        "macro_f1": float(np.mean(f1s)) if len(f1s) else 0.0,
         "per_intent": per_intent,
         "confusion_matrix": {"labels": labels, "matrix": matrix.tolist()},
         "most_confused": [{"gold": g, "predicted": p, "count": n} for (g, p), n in confused.most_common(TOP_CONFUSED)],

@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-import platform
 import random
 import shutil
 import time
@@ -21,26 +20,27 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from . import artifact
-from .calibration import choose_oos_rule, fit_temperature, softmax
-from .config import DEFAULT_EPOCHS, ModelConfig, TrainConfig
-from .data import OOS_LABEL, Example, data_fingerprint, validate_examples
-from .embed_cache import cached_encode
-from .encoder import (
+from ..artifact import CONFIG_FILE, METRICS_FILE, library_versions, write_atomically, write_json
+from ..embed_cache import cached_encode
+from ..encoder import (
     TOKENIZER_FILES,
     SentenceEncoder,
     TextTokenizer,
     length_sorted_batches,
     model_fingerprint,
 )
-from .model import IntentModel
-from .runtime import (
+from ..runtime import (
     apply_torch_threads,
     autocast,
     autocast_dtype,
     choose_device,
     choose_threads,
 )
+from .artifact import ENCODER_CONFIG_FILE, WEIGHTS_FILE
+from .calibration import choose_oos_rule, fit_temperature, softmax
+from .config import DEFAULT_EPOCHS, ModelConfig, TrainConfig
+from .data import OOS_LABEL, Example, data_fingerprint, validate_examples
+from .model import IntentModel
 
 Progress = Callable[[float, str], None]
 
@@ -171,9 +171,9 @@ def train_intent_model(
     def build(tmp: Path) -> None:
         report(0.93, "saving")
         model.cpu().eval()
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / artifact.WEIGHTS_FILE))
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / WEIGHTS_FILE))
         (tmp / "encoder").mkdir()
-        encoder.model.config.to_json_file(str(tmp / artifact.ENCODER_CONFIG_FILE))
+        encoder.model.config.to_json_file(str(tmp / ENCODER_CONFIG_FILE))
         for name in TOKENIZER_FILES:
             if (encoder.model_dir / name).is_file():
                 shutil.copy2(encoder.model_dir / name, tmp / name)
@@ -185,10 +185,10 @@ def train_intent_model(
                 model, tmp, int(encoder.model.config.num_attention_heads), model_config.hidden_size
             )
             metrics["int8_check"] = _int8_check(tmp, model_config, val, top)
-        artifact.write_json(tmp / artifact.CONFIG_FILE, model_config.to_dict())
-        artifact.write_json(tmp / artifact.METRICS_FILE, metrics)
+        write_json(tmp / CONFIG_FILE, model_config.to_dict())
+        write_json(tmp / METRICS_FILE, metrics)
 
-    path = artifact.write_atomically(Path(out_dir), build)
+    path = write_atomically(Path(out_dir), build)
     report(1.0, "done")
     return path
 
@@ -396,13 +396,4 @@ def _seed_everything(seed: int) -> None:
 
 
 def _versions() -> dict[str, str]:
-    import onnxruntime
-    import transformers
-
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "onnxruntime": onnxruntime.__version__,
-        "numpy": np.__version__,
-    }
+    return library_versions("torch", "transformers", "onnxruntime", "numpy")

@@ -4,7 +4,6 @@ call from several threads, so a worker can build a new Predictor and swap it in.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,20 +11,20 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from . import artifact
-from .artifact import ArtifactError
-from .calibration import OOS_SCORES, oos_score, softmax
-from .config import BACKENDS, ModelConfig
-from .data import OOS_LABEL
-from .encoder import TextTokenizer, encoder_from_config, length_sorted_batches
-from .model import IntentModel
-from .runtime import (
-    THREADS_ENV,
+from ..artifact import ArtifactError
+from ..encoder import TextTokenizer, encoder_from_config, length_sorted_batches
+from ..runtime import (
     apply_torch_threads,
     choose_device,
     choose_threads,
+    env_threads,
     serving_batch_size,
 )
+from . import artifact
+from .calibration import OOS_SCORES, oos_score, softmax
+from .config import BACKENDS, ModelConfig
+from .data import OOS_LABEL
+from .model import IntentModel
 
 
 @dataclass
@@ -125,7 +124,7 @@ class Predictor:
         chosen = _choose_backend(backend or config.backend, config, model_dir, device)
         if chosen == "torch":
             # torch's pool is process-wide: only touched when explicitly asked to.
-            apply_torch_threads(threads if threads is not None else _env_threads())
+            apply_torch_threads(threads if threads is not None else env_threads())
             encoder = encoder_from_config(model_dir / artifact.ENCODER_CONFIG_FILE)
             model = IntentModel(encoder, len(config.labels))
             try:
@@ -154,27 +153,49 @@ class Predictor:
         if not texts:
             return []
         logits = self.logits(list(texts))
-        probs = softmax(logits, self.config.temperature)  # (batch, labels)
-        below = self.oos_scores(logits) < self.config.threshold
-        labels = self.config.labels
-        k = max(1, min(top_k, len(self._in_scope)))
-        in_scope_probs = probs[:, self._in_scope]
-        order = np.argsort(-in_scope_probs, axis=1)[:, :k]
-        results = []
-        for row in range(len(texts)):
-            ranking = [(labels[self._in_scope[j]], float(in_scope_probs[row, j])) for j in order[row]]
-            top_label, top_p = ranking[0]
-            if self._oos_index is not None and probs[row, self._oos_index] > top_p:
-                results.append(Prediction(OOS_LABEL, float(probs[row, self._oos_index]), True, ranking))
-            elif below[row]:
-                results.append(Prediction(OOS_LABEL, top_p, True, ranking))
-            else:
-                results.append(Prediction(top_label, top_p, False, ranking))
-        return results
+        return decide(
+            logits,
+            self.oos_scores(logits),
+            self.config.labels,
+            self.config.temperature,
+            self.config.threshold,
+            self._oos_index,
+            self._in_scope,
+            top_k,
+        )
 
 
-def _env_threads() -> int | None:
-    return choose_threads() if os.environ.get(THREADS_ENV) else None
+def decide(
+    logits: np.ndarray,
+    scores: np.ndarray,
+    labels: list[str],
+    temperature: float,
+    threshold: float,
+    oos_index: int | None,
+    in_scope: np.ndarray,
+    top_k: int,
+) -> list[Prediction]:
+    """Predictions from (batch, labels) logits and their (batch,) out-of-scope scores.
+
+    A query is out of scope when the trained "oos" label is strictly more probable
+    than the top in-scope label, or when its score is strictly below the threshold;
+    a tie in either comparison keeps the in-scope answer."""
+    probs = softmax(logits, temperature)  # (batch, labels)
+    below = scores < threshold
+    k = max(1, min(top_k, len(in_scope)))
+    in_scope_probs = probs[:, in_scope]  # (batch, in-scope labels)
+    order = np.argsort(-in_scope_probs, axis=1)[:, :k]
+    results = []
+    for row in range(len(logits)):
+        ranking = [(labels[in_scope[j]], float(in_scope_probs[row, j])) for j in order[row]]
+        top_label, top_p = ranking[0]
+        if oos_index is not None and probs[row, oos_index] > top_p:
+            results.append(Prediction(OOS_LABEL, float(probs[row, oos_index]), True, ranking))
+        elif below[row]:
+            results.append(Prediction(OOS_LABEL, top_p, True, ranking))
+        else:
+            results.append(Prediction(top_label, top_p, False, ranking))
+    return results
 
 
 def _choose_backend(requested: str, config: ModelConfig, model_dir: Path, device: str) -> str:
