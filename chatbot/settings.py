@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "chatbot.conversations",
     "chatbot.agents",
     "chatbot.replies",
+    "chatbot.modelops",  # model-version lifecycle (issue 18): the audit trail of every model kind
 ]
 
 MIDDLEWARE = [
@@ -268,6 +269,12 @@ REPLY_SUGGESTION_TIMEOUT_S = _env_or_fail(
 )
 # Extra inference.replies.ReplyTrainConfig fields for every reply training run (tests make it smaller).
 REPLY_TRAIN_OPTIONS: dict = {}
+# --- Model-version lifecycle (issue 18): the reply models' regression guard -------
+# A new reply version is refused activation (automatic retraining included) if its
+# held-out BLEU is more than this many points below the active version's on the same pairs.
+REPLY_ACTIVATION_MAX_BLEU_DROP = _env_or_fail(
+    env.float, "REPLY_ACTIVATION_MAX_BLEU_DROP", "Set it to a number of BLEU points, like 2.", default=2.0
+)
 
 # Retrain every night (celery beat) when reviewers accepted new feedback.
 NIGHTLY_RETRAIN = _env_or_fail(env.bool, "NIGHTLY_RETRAIN", "Set NIGHTLY_RETRAIN to 1 or 0.", default=True)
