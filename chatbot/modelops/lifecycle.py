@@ -50,6 +50,14 @@ class Trained:
     fields: dict = field(default_factory=dict)
 
 
+def read_metrics(artifact_dir: str | Path) -> dict:
+    """The metrics.json a trainer wrote beside its artifact (empty when it wrote none)."""
+    import json
+
+    metrics_file = Path(artifact_dir) / "metrics.json"
+    return json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
+
+
 class ModelKind:
     """One kind of model version. Subclasses set ``model`` and ``label`` and declare
     the methods marked "declared by the kind"; ``scope_fields`` name the fields whose
@@ -365,4 +373,5 @@ __all__ = [
     "Trained",
     "TrainingRefused",
     "VersionStatus",
+    "read_metrics",
 ]

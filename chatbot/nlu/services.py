@@ -16,6 +16,7 @@ from chatbot.modelops.lifecycle import (  # the refusals keep their old address 
     ModelKind,
     Trained,
     TrainingRefused,
+    read_metrics,
 )
 from chatbot.nlu import evaluation, training_data
 from chatbot.nlu.models import Feedback, Intent, ModelVersion, TrainingExample
@@ -179,7 +180,7 @@ class IntentModels(ModelKind):
         path = train_intent_model(
             [Example(text=t, intent=i) for t, i in train], out_dir, config=config, progress=progress
         )
-        metrics = _read_metrics(path)
+        metrics = read_metrics(path)
         metrics.update(
             train_examples=len(train),
             holdout_examples=len(holdout),
@@ -242,13 +243,6 @@ def train_version(
     """Train the queued version on the training part of the data, evaluate it and
     the active version on the held-out part, and mark it ready or failed."""
     return intent_models.run(version_id, progress, **train_options)
-
-
-def _read_metrics(path: Path) -> dict:
-    import json
-
-    metrics_file = Path(path) / "metrics.json"
-    return json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
 
 
 def comparison_with_active(version: ModelVersion) -> tuple[ModelVersion | None, dict]:

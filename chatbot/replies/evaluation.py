@@ -68,11 +68,3 @@ def activation_problems(report: dict, baseline: dict | None, max_drop: float | N
             f"{baseline['bleu']:.2f}, more than the allowed {max_drop:.2f}"
         ]
     return []
-
-
-def read_metrics(path) -> dict:
-    import json
-    from pathlib import Path
-
-    metrics_file = Path(path) / "metrics.json"
-    return json.loads(metrics_file.read_text()) if metrics_file.exists() else {}

@@ -15,6 +15,7 @@ from chatbot.modelops.lifecycle import (  # the refusals keep their old address 
     ModelKind,
     Trained,
     TrainingRefused,
+    read_metrics,
 )
 from chatbot.replies import evaluation, pairs, serving
 from chatbot.replies.models import ReplyModelVersion, SuggestionEvent
@@ -56,7 +57,7 @@ class ReplyModels(ModelKind):
             progress(step.step / max(step.total_steps, 1), "training")
 
         path = train_reply_model(train, out_dir, config, progress=on_progress, overwrite=True)
-        metrics = evaluation.read_metrics(path)
+        metrics = read_metrics(path)
         if holdout:
             metrics["holdout_pairs"] = len(holdout)
         fields = {"pair_count": len(train) + len(holdout), "metrics": metrics}
