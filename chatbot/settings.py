@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "chatbot.conversations",
     "chatbot.agents",
     "chatbot.replies",
+    "chatbot.modelops",  # the model-version lifecycle shared by every model kind, and its audit trail
 ]
 
 MIDDLEWARE = [
@@ -233,6 +234,11 @@ REPLY_RETRAIN_AFTER_REPLIES = env_int(
 REPLY_SUGGESTION_TIMEOUT_S = env_float("REPLY_SUGGESTION_TIMEOUT_S", default=5.0, minimum=0.1, unit="seconds")
 # Extra inference.replies.ReplyTrainConfig fields for every reply training run (tests make it smaller).
 REPLY_TRAIN_OPTIONS: dict = {}
+# A new reply version is refused activation (automatic retraining included) if its
+# held-out BLEU is more than this many points below the active version's on the same pairs.
+REPLY_ACTIVATION_MAX_BLEU_DROP = env_float(
+    "REPLY_ACTIVATION_MAX_BLEU_DROP", default=2.0, minimum=0.0, unit="BLEU points"
+)
 
 # Retrain every night (celery beat) when reviewers accepted new feedback.
 NIGHTLY_RETRAIN = env_bool("NIGHTLY_RETRAIN", default=True)

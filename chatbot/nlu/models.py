@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from chatbot.modelops.models import VersionBase
+
 
 class Intent(models.Model):
     name = models.SlugField(max_length=100, unique=True)
@@ -53,54 +55,16 @@ class Response(models.Model):
         return self.text[:60]
 
 
-class ModelVersion(models.Model):
-    """One trained intent model: its artifact directory and how it came to be."""
+class ModelVersion(VersionBase):
+    """One trained intent model: its artifact directory and how it came to be.
+    Its lifecycle (chatbot.modelops) is shared with every other model kind."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        TRAINING = "training"
-        EVALUATING = "evaluating"
-        READY = "ready"
-        FAILED = "failed"
-
-    OPEN_STATUSES = (Status.QUEUED, Status.TRAINING, Status.EVALUATING)
-
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
-    # True while queued, training or evaluating; unique while True, so two
-    # requests racing in cannot both start a run (on SQLite as on PostgreSQL).
-    busy = models.BooleanField(default=False)
     mode = models.CharField(max_length=10, default="fast")
-    progress = models.FloatField(default=0.0)
-    stage = models.CharField(max_length=200, blank=True)
-    artifact_dir = models.CharField(max_length=500, blank=True)
     model_id = models.CharField(max_length=64, blank=True)
     data_hash = models.CharField(max_length=64, blank=True)
     example_count = models.PositiveIntegerField(default=0)
-    metrics = models.JSONField(default=dict, blank=True)
-    # The evaluation on the held-out split (inference.evaluate's report plus the
-    # held-out examples), and the version that was active then, scored on the same split.
-    report = models.JSONField(default=dict, blank=True)
-    baseline_version = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    baseline_report = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True)
-    # Set by the nightly retrain: activate when ready, if the activation rules allow it.
-    activate_when_ready = models.BooleanField(default=False)
-    is_active = models.BooleanField(default=False)
-    # Why the last activation passed the rules anyway (forced), or that it was a rollback.
-    activation_note = models.CharField(max_length=500, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    activated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    activated_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-id"]
+    class Meta(VersionBase.Meta):
         constraints = [
             models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="one_active_model"),
             models.UniqueConstraint(fields=["busy"], condition=Q(busy=True), name="one_training_at_a_time"),

@@ -28,8 +28,23 @@ class ReplyModelVersionAdmin(admin.ModelAdmin):
         "created_at",
     ]
     list_filter = ["kind", "status", "is_active"]
-    readonly_fields = [f.name for f in ReplyModelVersion._meta.fields]
-    actions = ["activate_selected"]
+    # What this page always showed; the lifecycle's own fields (busy, stage, report...) stay off it.
+    fields = readonly_fields = [
+        "kind",
+        "status",
+        "progress",
+        "artifact_dir",
+        "metrics",
+        "error",
+        "pair_count",
+        "activate_when_ready",
+        "is_active",
+        "created_by",
+        "created_at",
+        "finished_at",
+        "activated_at",
+    ]
+    actions = ["activate_selected", "force_activate_selected"]
     change_list_template = "admin/replies/replymodelversion/change_list.html"
 
     def has_add_permission(self, request):
@@ -77,14 +92,21 @@ class ReplyModelVersionAdmin(admin.ModelAdmin):
         return redirect("admin:replies_replymodelversion_changelist")
 
     @admin.action(description="Activate the selected version (one per kind)", permissions=["activate"])
-    def activate_selected(self, request, queryset):
+    def activate_selected(self, request, queryset, force: bool = False):
         for version in queryset:
             try:
-                services.activate_version(version.pk)
+                version = services.activate_version(version.pk, user=request.user, force=force)
             except services.ActivationRefused as exc:
                 messages.error(request, str(exc))
             else:
-                messages.success(request, f"Activated {version}.")
+                note = f" {version.activation_note}" if version.activation_note else ""
+                messages.success(request, f"Activated {version}.{note}")
+
+    @admin.action(
+        description="Activate the selected version even if its BLEU is lower (force)", permissions=["activate"]
+    )
+    def force_activate_selected(self, request, queryset):
+        self.activate_selected(request, queryset, force=True)
 
     def has_activate_permission(self, request) -> bool:
         return request.user.has_perm("nlu.activate_model")

@@ -1,41 +1,22 @@
 """Held-out BLEU of a reply model: how close its first suggestion is to what the agent wrote.
 
-A small corpus BLEU (up to 4-grams, add-one smoothing above unigrams, brevity
-penalty) on lower-cased words, so the figure needs no extra package.
+One BLEU for the product and the benchmarks: sacrebleu's corpus BLEU, lower-cased,
+as bench/replies_sgd.py reports it in docs/benchmarks.md.
 """
 
 import hashlib
-import math
-import re
-from collections import Counter
 from collections.abc import Sequence
 
-from inference.replies.data import ReplyPair
+import sacrebleu
+from django.conf import settings
 
-WORD = re.compile(r"\w+|[^\w\s]")
-
-
-def words(text: str) -> list[str]:
-    return WORD.findall(text.lower())
+from inference.replies import ReplyPair, Turn
 
 
-def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str], max_n: int = 4) -> float:
-    matches = [0] * max_n
-    totals = [0] * max_n
-    hyp_len = ref_len = 0
-    for hyp, ref in zip(hypotheses, references, strict=True):
-        h, r = words(hyp), words(ref)
-        hyp_len, ref_len = hyp_len + len(h), ref_len + len(r)
-        for n in range(1, max_n + 1):
-            h_grams = Counter(tuple(h[i : i + n]) for i in range(len(h) - n + 1))
-            r_grams = Counter(tuple(r[i : i + n]) for i in range(len(r) - n + 1))
-            matches[n - 1] += sum(min(c, r_grams[g]) for g, c in h_grams.items())
-            totals[n - 1] += max(len(h) - n + 1, 0)
-    if hyp_len == 0 or matches[0] == 0:
-        return 0.0
-    log_precision = sum(math.log((matches[n] + (n > 0)) / (totals[n] + (n > 0))) for n in range(max_n)) / max_n
-    brevity = 1.0 if hyp_len > ref_len else math.exp(1 - ref_len / hyp_len)
-    return round(100 * brevity * math.exp(log_precision), 2)
+def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str]) -> float:
+    if len(hypotheses) != len(references):
+        raise ValueError(f"{len(hypotheses)} hypotheses for {len(references)} references.")
+    return round(sacrebleu.corpus_bleu(list(hypotheses), [list(references)], lowercase=True).score, 2)
 
 
 def split_holdout(pairs: Sequence[ReplyPair], percent: int = 10, most: int = 200) -> tuple[list, list]:
@@ -59,9 +40,31 @@ def bleu_on(suggester, holdout: Sequence[ReplyPair]) -> float:
     return corpus_bleu(hypotheses, [p.reply for p in holdout])
 
 
-def read_metrics(path) -> dict:
-    import json
-    from pathlib import Path
+def evaluate_on(suggester, holdout: Sequence[ReplyPair]) -> dict:
+    """The report of a version: its BLEU and the held-out pairs, so the active
+    version can be scored on exactly the same ones."""
+    return {
+        "bleu": bleu_on(suggester, holdout),
+        "holdout": [{"context": [[t.speaker, t.text] for t in p.context], "reply": p.reply} for p in holdout],
+    }
 
-    metrics_file = Path(path) / "metrics.json"
-    return json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
+
+def holdout_of(report: dict) -> list[ReplyPair]:
+    return [
+        ReplyPair(context=tuple(Turn(speaker, text) for speaker, text in pair["context"]), reply=pair["reply"])
+        for pair in report.get("holdout", [])
+    ]
+
+
+def activation_problems(report: dict, baseline: dict | None, max_drop: float | None = None) -> list[str]:
+    """Why this version is worse than the active one on the same pairs; empty when it may be activated."""
+    if not baseline or report.get("bleu") is None or baseline.get("bleu") is None:
+        return []
+    max_drop = settings.REPLY_ACTIVATION_MAX_BLEU_DROP if max_drop is None else max_drop
+    drop = baseline["bleu"] - report["bleu"]
+    if drop > max_drop + 1e-9:
+        return [
+            f"held-out BLEU {report['bleu']:.2f} is {drop:.2f} below the active version's "
+            f"{baseline['bleu']:.2f}, more than the allowed {max_drop:.2f}"
+        ]
+    return []

@@ -4,44 +4,28 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from chatbot.modelops.models import VersionBase
 
-class ReplyModelVersion(models.Model):
-    """One trained reply model (seq2seq or retrieval): its artifact and how it came to be."""
+
+class ReplyModelVersion(VersionBase):
+    """One trained reply model (seq2seq or retrieval): its artifact and how it came to be.
+    Its lifecycle (chatbot.modelops) is shared with every other model kind."""
 
     class Kind(models.TextChoices):
         SEQ2SEQ = "seq2seq"
         RETRIEVAL = "retrieval"
 
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        TRAINING = "training"
-        READY = "ready"
-        FAILED = "failed"
-
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.SEQ2SEQ)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
-    progress = models.FloatField(default=0.0)
-    artifact_dir = models.CharField(max_length=500, blank=True)
-    # What the artifact's metrics.json says, plus "bleu" on held-out pairs when there were enough.
-    metrics = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True)
     pair_count = models.PositiveIntegerField(default=0)
-    activate_when_ready = models.BooleanField(default=False)
-    is_active = models.BooleanField(default=False)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    activated_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-id"]
+    class Meta(VersionBase.Meta):
         constraints = [
             # One active model per kind: REPLY_SUGGESTIONS_SOURCE picks between the two.
             models.UniqueConstraint(
                 fields=["kind"], condition=Q(is_active=True), name="one_active_reply_model_per_kind"
             ),
+            # One run per kind at a time, however many requests race in.
+            models.UniqueConstraint(fields=["kind"], condition=Q(busy=True), name="one_reply_training_per_kind"),
         ]
 
     def __str__(self) -> str:

@@ -10,6 +10,13 @@ from django.utils import timezone
 
 from chatbot import realtime
 from chatbot.conversations.models import Conversation, Message
+from chatbot.modelops.lifecycle import (  # the refusals keep their old address here
+    ActivationRefused,  # noqa: F401 (raised by the lifecycle, caught by callers under this name)
+    ModelKind,
+    Trained,
+    TrainingRefused,
+    read_metrics,
+)
 from chatbot.replies import evaluation, pairs, serving
 from chatbot.replies.models import ReplyModelVersion, SuggestionEvent
 
@@ -18,95 +25,102 @@ log = logging.getLogger(__name__)
 # Only an agent who holds a conversation can reply, so only there are suggestions useful:
 # none are made while it waits in the queue, and taking it over asks for them.
 PERSON_IN_CHARGE = (Conversation.Status.WITH_AGENT,)
-OPEN = (ReplyModelVersion.Status.QUEUED, ReplyModelVersion.Status.TRAINING)
+OPEN = ReplyModelVersion.OPEN_STATUSES
 
 
-class TrainingRefused(Exception):
-    pass
+# --- The reply model kind --------------------------------------------------------
 
 
-class ActivationRefused(Exception):
-    pass
+class ReplyModels(ModelKind):
+    """The reply model kinds (one scope per kind): their trainer and evaluator;
+    chatbot.modelops does the rest, held-out BLEU guard included."""
+
+    model = ReplyModelVersion
+    label = "Reply model"
+    scope_fields = ("kind",)
+    force_hint = "Use the 'force' action to activate anyway."
+
+    @property
+    def artifact_errors(self):
+        from inference.replies import ReplyModelError
+
+        return (ReplyModelError, OSError, ValueError)
+
+    def train(self, version: ReplyModelVersion, progress, **options) -> Trained:
+        from inference.replies import ReplyTrainConfig, train_reply_model
+
+        train, holdout = evaluation.split_holdout(pairs.build_reply_pairs())
+        config = replace(ReplyTrainConfig(kind=version.kind), **{**settings.REPLY_TRAIN_OPTIONS, **options})
+        out_dir = settings.MODEL_DIR / "replies" / f"{version.kind}-v{version.pk}"
+
+        def on_progress(step) -> None:
+            progress(step.step / max(step.total_steps, 1), "training")
+
+        path = train_reply_model(train, out_dir, config, progress=on_progress, overwrite=True)
+        metrics = read_metrics(path)
+        if holdout:
+            metrics["holdout_pairs"] = len(holdout)
+        fields = {"pair_count": len(train) + len(holdout), "metrics": metrics}
+        return Trained(artifact_dir=path, holdout=holdout, fields=fields)
+
+    def load(self, artifact_dir):
+        from inference.replies import load_suggester
+
+        return load_suggester(artifact_dir)
+
+    def evaluate(self, loaded, holdout) -> dict:
+        return evaluation.evaluate_on(loaded, holdout)
+
+    def holdout_of(self, report: dict) -> list:
+        return evaluation.holdout_of(report)
+
+    def regression_problems(self, report: dict, baseline: dict) -> list[str]:
+        return evaluation.activation_problems(report, baseline)
+
+    def summary(self, report: dict, loaded) -> dict:
+        return {"metrics": {"bleu": report["bleu"]}} if report else {}
+
+    def enqueue(self, version_id: int) -> None:
+        from chatbot.replies.tasks import train_reply_model_version
+
+        train_reply_model_version.delay(version_id)
+
+
+reply_models = ReplyModels()
 
 
 # --- Training -------------------------------------------------------------------
 
 
-def request_training(kind: str, *, user=None, activate_when_ready: bool = False) -> ReplyModelVersion:
-    """A queued version of ``kind``, or TrainingRefused while one of that kind is still open."""
+def request_training(
+    kind: str, *, user=None, activate_when_ready: bool = False, force_activation: bool = False
+) -> ReplyModelVersion:
+    """A queued version of ``kind``, or TrainingRefused while one of that kind is busy."""
     if kind not in ReplyModelVersion.Kind.values:
         raise TrainingRefused(f"Unknown reply model kind {kind!r}; use seq2seq or retrieval.")
-    running = ReplyModelVersion.objects.filter(kind=kind, status__in=OPEN).first()
-    if running is not None:
-        raise TrainingRefused(f"Reply model {running} is not finished yet; wait for it.")
-    return ReplyModelVersion.objects.create(kind=kind, created_by=user, activate_when_ready=activate_when_ready)
+    return reply_models.request(
+        kind=kind, user=user, activate_when_ready=activate_when_ready, force_activation=force_activation
+    )
 
 
 def start_training(kind: str, *, user=None, activate_when_ready: bool = False) -> ReplyModelVersion:
     """request_training, then the run on the training queue once the row is committed."""
-    from chatbot.replies.tasks import train_reply_model_version
-
     version = request_training(kind, user=user, activate_when_ready=activate_when_ready)
-    transaction.on_commit(lambda: train_reply_model_version.delay(version.pk))
+    transaction.on_commit(lambda: reply_models.enqueue(version.pk))
     return version
 
 
 def train_version(version_id: int, progress=None) -> ReplyModelVersion:
-    """Build the pairs, train, score held-out BLEU, mark ready (or failed). Safe to run
-    twice: only a queued version starts."""
-    from inference.replies import ReplyTrainConfig, load_suggester, train_reply_model
-
-    started = ReplyModelVersion.objects.filter(pk=version_id, status=ReplyModelVersion.Status.QUEUED).update(
-        status=ReplyModelVersion.Status.TRAINING
-    )
-    version = ReplyModelVersion.objects.get(pk=version_id)
-    if not started:
-        return version
-    try:
-        train, holdout = evaluation.split_holdout(pairs.build_reply_pairs())
-        config = replace(ReplyTrainConfig(kind=version.kind), **settings.REPLY_TRAIN_OPTIONS)
-        out_dir = settings.MODEL_DIR / "replies" / f"{version.kind}-v{version_id}"
-
-        def on_progress(step) -> None:
-            fraction = step.step / max(step.total_steps, 1)
-            ReplyModelVersion.objects.filter(pk=version_id).update(progress=round(min(fraction, 1.0), 4))
-            if progress is not None:
-                progress(fraction)
-
-        path = train_reply_model(train, out_dir, config, progress=on_progress, overwrite=True)
-        metrics = evaluation.read_metrics(path)
-        if holdout:
-            metrics["bleu"] = evaluation.bleu_on(load_suggester(path), holdout)
-            metrics["holdout_pairs"] = len(holdout)
-    except Exception as exc:  # the version records why; the worker lives on
-        log.exception("reply model %s failed", version)
-        ReplyModelVersion.objects.filter(pk=version_id).update(
-            status=ReplyModelVersion.Status.FAILED,
-            error=str(exc)[:2000] or type(exc).__name__,
-            finished_at=timezone.now(),
-        )
-        return ReplyModelVersion.objects.get(pk=version_id)
-    ReplyModelVersion.objects.filter(pk=version_id).update(
-        status=ReplyModelVersion.Status.READY,
-        progress=1.0,
-        artifact_dir=str(path),
-        metrics=metrics,
-        pair_count=len(train) + len(holdout),
-        finished_at=timezone.now(),
-    )
-    version = ReplyModelVersion.objects.get(pk=version_id)
-    if version.activate_when_ready:
-        try:
-            version = activate_version(version_id)
-        except ActivationRefused as exc:
-            log.warning("reply model %s was not activated: %s", version, exc)
-    return version
+    """Build the pairs, train, score held-out BLEU (and the active version's on the same
+    pairs), mark ready (or failed). Safe to run twice: only a queued version starts."""
+    return reply_models.run(version_id, progress)
 
 
 def retrain_if_due() -> list[ReplyModelVersion]:
-    """Start training (and activation when ready) of each reply model kind once agents
-    have written REPLY_RETRAIN_AFTER_REPLIES replies since that kind's newest version.
-    A kind still training is left alone; its next check counts from it."""
+    """Start training (and activation when ready, if the BLEU guard allows it) of each
+    reply model kind once agents have written REPLY_RETRAIN_AFTER_REPLIES replies since
+    that kind's newest version. A kind still training is left alone; its next check
+    counts from it."""
     due_after = settings.REPLY_RETRAIN_AFTER_REPLIES
     if due_after <= 0:
         return []
@@ -129,25 +143,12 @@ def retrain_if_due() -> list[ReplyModelVersion]:
 # --- Activation -------------------------------------------------------------------
 
 
-def activate_version(version_id: int) -> ReplyModelVersion:
+def activate_version(version_id: int, user=None, *, force: bool = False) -> ReplyModelVersion:
     """Make a ready version the active one of its kind; workers swap on their next
-    suggestion. Refused for a version that is not ready or whose artifact does not load."""
-    from inference.replies import ReplyModelError, load_suggester
-
-    version = ReplyModelVersion.objects.get(pk=version_id)
-    if version.status != ReplyModelVersion.Status.READY:
-        raise ActivationRefused(f"{version} is not ready and cannot be activated.")
-    try:
-        load_suggester(version.artifact_dir)  # checksums verified: a damaged model never serves
-    except (ReplyModelError, OSError, ValueError) as exc:
-        raise ActivationRefused(f"{version}'s artifact is damaged: {exc}") from exc
-    with transaction.atomic():
-        ReplyModelVersion.objects.filter(kind=version.kind, is_active=True).exclude(pk=version_id).update(
-            is_active=False
-        )
-        ReplyModelVersion.objects.filter(pk=version_id).update(is_active=True, activated_at=timezone.now())
-    log.info("reply model %s activated", version)
-    return ReplyModelVersion.objects.get(pk=version_id)
+    suggestion. Refused for a version that is not ready, whose artifact does not load,
+    or whose held-out BLEU falls below the active one's by more than
+    REPLY_ACTIVATION_MAX_BLEU_DROP (unless forced)."""
+    return reply_models.activate(version_id, user, force=force)
 
 
 # --- Suggesting -----------------------------------------------------------------

@@ -88,6 +88,7 @@ def test_a_run_stuck_past_the_time_limit_does_not_block_training(settings):
     ModelVersion.objects.filter(pk=stuck.pk).update(created_at=timezone.now() - timezone.timedelta(days=1))
     services.request_training()
     assert ModelVersion.objects.get(pk=stuck.pk).status == "failed"
+    assert services.intent_models.transitions(stuck.pk).last().action == "recovered"
 
 
 def test_training_evaluates_against_the_serving_version_on_the_same_examples(serving_version, small_training):
@@ -232,3 +233,44 @@ def test_confusion_matrix_is_a_png(client, admin, serving_version, split_model_d
     client.force_login(admin)
     response = client.get(reverse("admin:nlu_modelversion_confusion", args=[version.pk]))
     assert response["Content-Type"] == "image/png" and response.content.startswith(b"\x89PNG")
+
+
+# --- The command, queued -----------------------------------------------------------------------
+
+
+def test_train_model_queue_activate_force_activates_past_the_guard_when_the_worker_is_done(
+    serving_version, small_training, settings, monkeypatch
+):
+    from django.core.management import call_command
+
+    from chatbot.nlu import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.train_model_version, "delay", queued.append)
+    settings.ACTIVATION_MAX_F1_DROP = -1.0  # every intent must gain 1.0 F1: the guard refuses any version
+    call_command("train_model", "--queue", "--activate", "--force")
+    (version_id,) = queued
+    tasks.train_model_version(version_id)  # what the training worker runs
+    version = ModelVersion.objects.get(pk=version_id)
+    assert version.status == "ready", version.error
+    assert version.is_active and "Forced past" in version.activation_note
+    assert not ModelVersion.objects.get(pk=serving_version.pk).is_active
+    actions = list(services.intent_models.transitions(version_id).values_list("action", "to_status"))
+    assert actions == [
+        ("requested", "queued"),
+        ("claimed", "training"),
+        ("evaluating", "evaluating"),
+        ("ready", "ready"),
+        ("activated", "ready"),
+    ]
+
+
+def test_train_model_queue_activate_asks_the_worker_to_activate_within_the_guard(monkeypatch, db):
+    from django.core.management import call_command
+
+    from chatbot.nlu import tasks
+
+    monkeypatch.setattr(tasks.train_model_version, "delay", lambda version_id: None)
+    call_command("train_model", "--queue", "--activate")
+    version = ModelVersion.objects.get()
+    assert version.activate_when_ready and not version.force_activation

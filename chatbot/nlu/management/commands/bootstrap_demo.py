@@ -44,7 +44,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Using the active reply model {active}.")
             return
         stale = ReplyModelVersion.objects.filter(status__in=replies.OPEN)
-        stale.update(status=ReplyModelVersion.Status.FAILED, error="Interrupted before it finished.")
+        stale.update(status=ReplyModelVersion.Status.FAILED, busy=False, error="Interrupted before it finished.")
         version = replies.request_training(ReplyModelVersion.Kind.RETRIEVAL, activate_when_ready=True)
         version = replies.train_version(version.pk)
         if not version.is_active:

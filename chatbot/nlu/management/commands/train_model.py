@@ -18,12 +18,17 @@ class Command(BaseCommand):
 
     def handle(self, mode: str, queue: bool, activate: bool, force: bool, **options):
         try:
-            version = services.request_training(mode=mode)
+            # Queued, the worker activates it (past the guard with --force); here, the
+            # activation below does, so that a refusal is this command's error.
+            version = services.request_training(
+                mode=mode, activate_when_ready=queue and activate, force_activation=queue and activate and force
+            )
         except services.TrainingRefused as exc:
             raise CommandError(str(exc)) from exc
         if queue:
             train_model_version.delay(version.pk)
-            self.stdout.write(f"Queued {version} on the training queue.")
+            then = (" and activated when ready" + (" (forced)" if force else "")) if activate else ""
+            self.stdout.write(f"Queued {version} on the training queue{then}.")
             return
         version = train_with_progress_bar(version.pk)
         if version.status != version.Status.READY:

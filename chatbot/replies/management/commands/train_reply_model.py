@@ -13,10 +13,17 @@ class Command(BaseCommand):
         parser.add_argument("--kind", choices=["seq2seq", "retrieval"], default="seq2seq")
         parser.add_argument("--queue", action="store_true", help="hand the run to a training worker instead")
         parser.add_argument("--activate", action="store_true", help="activate the new version when it is ready")
+        parser.add_argument(
+            "--force", action="store_true", help="activate even if its held-out BLEU is below the active one's"
+        )
 
-    def handle(self, kind: str, queue: bool, activate: bool, **options):
+    def handle(self, kind: str, queue: bool, activate: bool, force: bool, **options):
         try:
-            version = services.request_training(kind, activate_when_ready=activate)
+            # Queued, the worker activates it; here, the activation below does, so that
+            # a refusal (the BLEU guard) is this command's error.
+            version = services.request_training(
+                kind, activate_when_ready=queue and activate, force_activation=queue and activate and force
+            )
         except services.TrainingRefused as exc:
             raise CommandError(str(exc)) from exc
         if queue:
@@ -32,6 +39,8 @@ class Command(BaseCommand):
             + (f", held-out BLEU {bleu}." if bleu is not None else " (too few pairs to hold any out).")
         )
         if activate:
-            if not version.is_active:
-                raise CommandError(f"{version} was not activated; see the log.")
+            try:
+                version = services.activate_version(version.pk, force=force)
+            except services.ActivationRefused as exc:
+                raise CommandError(str(exc)) from exc
             self.stdout.write(f"Activated {version}.")
