@@ -70,7 +70,7 @@ async def test_no_auth_in_time_closes_with_4401(connect_chat):
 
 async def test_foreign_origin_is_refused(visitor):
     communicator = WebsocketCommunicator(application, "/ws/chat/", headers=[(b"origin", b"https://evil.example")])
-    connected, _ = await communicator.connect_chat()
+    connected, _ = await communicator.connect()
     assert not connected
 
 
@@ -83,7 +83,7 @@ async def test_configured_widget_origin_is_accepted():
 
     app = importlib.reload(chatbot.asgi).application
     communicator = WebsocketCommunicator(app, "/ws/chat/", headers=[(b"origin", b"https://shop.example")])
-    connected, _ = await communicator.connect_chat()
+    connected, _ = await communicator.connect()
     assert connected
     await communicator.disconnect()
 
