@@ -18,7 +18,6 @@ from chatbot.conversations.services.bot import (
 )
 from chatbot.conversations.services.feedback import identify, record_rating, record_thumbs
 from chatbot.conversations.services.handoff import (
-    HANDOFF_REASONS,
     HANDOFF_TEXT,
     NO_AGENT_TEXT,
     any_agent_online,
@@ -42,7 +41,6 @@ from chatbot.conversations.services.sessions import authenticate, start_session
 
 __all__ = [
     "FALLBACK_TEXT",
-    "HANDOFF_REASONS",
     "HANDOFF_TEXT",
     "NO_AGENT_TEXT",
     "OFFLINE_THANKS_TEXT",

@@ -8,14 +8,11 @@ from django.utils import timezone
 
 from chatbot import realtime
 from chatbot.conversations import events
-from chatbot.conversations.models import Conversation, HandoffReason, Message
+from chatbot.conversations.models import Conversation, Message
 from chatbot.conversations.services.messages import append_message, lock_conversation
 
 HANDOFF_TEXT = "I'm handing you over to a member of our support team. Someone will reply here shortly."
 NO_AGENT_TEXT = "Our support team is offline right now. Leave your email address and we'll get back to you."
-
-# Kept for callers that looked the labels up by value; HandoffReason is the source.
-HANDOFF_REASONS = dict(HandoffReason.choices)
 
 # Who is online is the agents app's to know; it registers how to ask
 # (AgentsConfig.ready), so this app never imports the dashboard's code.
