@@ -1,13 +1,19 @@
-"""Shared fixtures: the actors, a real (small) intent model, a Celery worker,
-and the product running as a server process for end-to-end and browser tests."""
+"""Shared fixtures: the actors, what a visitor says and the model predicted, the
+websockets of the widget and the dashboard, a real (small) intent model, a Celery
+worker, and the product running as a server process for end-to-end and browser tests.
+
+Helpers are fixtures (request `say`, `receive_until`, ...): test modules never
+import from one another."""
 
 import hashlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -181,7 +187,174 @@ def other_visitor(db) -> VisitorSession:
     return VisitorSession()
 
 
+@pytest.fixture
+def new_visitor(db):
+    """`new_visitor()`: one more visitor with a session, for tests that need many."""
+    return VisitorSession
+
+
+# --- What a visitor says and what the model predicted -------------------------
+
+
+@pytest.fixture
+def say(db):
+    """Store a visitor message as the widget would (`say(visitor, text)`)."""
+    from chatbot.conversations import services
+
+    def say(visitor: VisitorSession, text: str):
+        message, created = services.record_visitor_message(visitor.conversation.pk, text, uuid.uuid4())
+        assert created
+        return message
+
+    return say
+
+
+@pytest.fixture
+def predicted():
+    """What the intent model said (`predicted(intent, confidence, out_of_scope=False)`)."""
+    from chatbot.conversations.services import BotPrediction
+
+    def predicted(intent: str, confidence: float, out_of_scope: bool = False) -> BotPrediction:
+        return BotPrediction(intent=intent, confidence=confidence, out_of_scope=out_of_scope, model_version_id=None)
+
+    return predicted
+
+
+@pytest.fixture
+def fresh(db):
+    """The visitor's conversation as the database has it now (`fresh(visitor)`)."""
+    from chatbot.conversations.models import Conversation
+
+    return lambda visitor: Conversation.objects.get(pk=visitor.conversation.pk)
+
+
+@pytest.fixture
+def agent_online(agent):
+    """A dashboard tab is open: handoffs say a person will reply (not "leave your email")."""
+    from chatbot.agents import presence
+
+    presence.connect(agent.pk, "test-agent-tab")
+    return agent
+
+
+# --- Websockets through the ASGI app ---------------------------------------------
+
+
+@pytest.fixture
+def login_cookie():
+    """A real session cookie for a user, as the browser would send it (`login_cookie(user)`)."""
+    from django.test import Client
+
+    def login_cookie(user) -> str:
+        client = Client()
+        client.force_login(user)
+        return client.cookies["sessionid"].value
+
+    return login_cookie
+
+
+@pytest.fixture
+def receive_until():
+    """`await receive_until(socket, "message")`: the frames up to and including the first of that type."""
+
+    async def receive_until(communicator, frame_type: str, within: float = 20) -> list[dict]:
+        frames = []
+        while True:
+            frame = await communicator.receive_json_from(timeout=within)
+            frames.append(frame)
+            if frame["type"] == frame_type:
+                return frames
+
+    return receive_until
+
+
+@pytest.fixture
+def connect_chat():
+    """`await connect_chat(origin=ORIGIN)`: the widget's socket, connected, not yet authenticated."""
+    from channels.testing import WebsocketCommunicator
+
+    from chatbot.asgi import application
+
+    async def connect_chat(origin: str = ORIGIN):
+        communicator = WebsocketCommunicator(application, "/ws/chat/", headers=[(b"origin", origin.encode())])
+        connected, _ = await communicator.connect()
+        assert connected
+        return communicator
+
+    return connect_chat
+
+
+@pytest.fixture
+def authed(connect_chat):
+    """`socket, history = await authed(visitor, last_seq=0)`: the widget's socket, authenticated."""
+
+    async def authed(visitor: VisitorSession, last_seq: int = 0):
+        communicator = await connect_chat()
+        await communicator.send_json_to({"type": "auth", "token": visitor.token, "last_seq": last_seq})
+        history = await communicator.receive_json_from(timeout=5)
+        assert history["type"] == "history"
+        return communicator, history
+
+    return authed
+
+
+@pytest.fixture
+def send_message():
+    """`ack = await send_message(socket, text, client_msg_id=None)`."""
+
+    async def send_message(communicator, text: str, client_msg_id: str | None = None) -> dict:
+        await communicator.send_json_to(
+            {"type": "user_message", "text": text, "client_msg_id": client_msg_id or str(uuid.uuid4())}
+        )
+        return await communicator.receive_json_from(timeout=5)
+
+    return send_message
+
+
+@pytest.fixture
+def agent_socket():
+    """`agent_socket(cookie=None, origin=ORIGIN)`: the dashboard's socket, not yet connected."""
+    from channels.testing import WebsocketCommunicator
+
+    from chatbot.asgi import application
+
+    def agent_socket(cookie: str | None = None, origin: str = ORIGIN):
+        headers = [(b"origin", origin.encode())]
+        if cookie:
+            headers.append((b"cookie", f"sessionid={cookie}".encode()))
+        return WebsocketCommunicator(application, "/ws/agent/", headers=headers)
+
+    return agent_socket
+
+
+@pytest.fixture
+def connected_agent(agent_socket, login_cookie):
+    """`socket, hello = await connected_agent(user)`: a logged-in user's dashboard socket, connected."""
+    from channels.db import database_sync_to_async
+
+    async def connected_agent(user):
+        communicator = agent_socket(await database_sync_to_async(login_cookie)(user))
+        connected, _ = await communicator.connect()
+        assert connected
+        hello = await communicator.receive_json_from(timeout=5)
+        assert hello["type"] == "hello"
+        return communicator, hello
+
+    return connected_agent
+
+
 # --- The product as a process --------------------------------------------------
+
+
+def stop_process_group(process: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM to the process and its children, SIGKILL if they linger."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def free_port() -> int:
@@ -255,14 +428,7 @@ class LiveServer:
         wait_for_http(self.url + "/healthz", process=self.process)
 
     def stop(self) -> None:
-        import signal
-
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+        stop_process_group(self.process)
         self.log.close()
 
 
@@ -279,6 +445,63 @@ def live_server_url(transactional_db, active_model):
         yield server.url
     finally:
         server.stop()
+
+
+@pytest.fixture
+def real_stack(active_model):
+    """The ASGI server as a process without workers, on PostgreSQL and Redis (skipped without them)."""
+    require_real_services()
+    import redis
+
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    server = LiveServer(args=["--no-workers"])
+    yield server
+    server.stop()
+
+
+class WorkerProcess:
+    """A Celery worker process on the inference and default queues."""
+
+    def __init__(self, **env: str) -> None:
+        self.log_path = REPO / "var" / f"worker-{uuid.uuid4().hex[:8]}.log"
+        self.log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "chatbot", "worker", "-Q", "inference,default",
+             "--pool", "solo", "--loglevel", "INFO", "--without-mingle", "--without-gossip"],
+            cwd=REPO, env=server_env(**env), stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+    def wait_for_log(self, text: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.log_path.read_text():
+                return
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited: {self.log_path.read_text()[-2000:]}")
+            time.sleep(0.02)
+        raise TimeoutError(f"{text!r} not in the worker's log after {timeout} s")
+
+    def kill(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        stop_process_group(self.process)
+        self.log.close()
+
+
+@pytest.fixture
+def start_worker_process():
+    """`start_worker_process(**env)`: a Celery worker process, stopped after the test."""
+    started: list[WorkerProcess] = []
+
+    def start(**env: str) -> WorkerProcess:
+        started.append(WorkerProcess(**env))
+        return started[-1]
+
+    yield start
+    for worker in started:
+        worker.stop()
 
 
 def pytest_collection_modifyitems(config, items):

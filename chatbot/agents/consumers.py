@@ -15,6 +15,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from chatbot import realtime
 from chatbot.agents import presence, services
+from chatbot.conversations import events
 from chatbot.conversations.models import Conversation, Message
 
 CLOSE_FORBIDDEN = 4403
@@ -38,7 +39,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
         await self.send_json(
             {
                 "type": "hello",
-                "agent": {"id": user.pk, "name": services.display_name(user)},
+                "agent": {"id": user.pk, "name": events.display_name(user)},
                 "heartbeat_s": presence.HEARTBEAT_S,
             }
         )
@@ -102,7 +103,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
             pk=self.opened, status=Conversation.Status.WITH_AGENT, assigned_agent=self.agent
         ).aexists()
         if holds:
-            event = {**services.typing_event(self.agent, on), "conversation_id": self.opened}
+            event = {**events.agent_typing_event(self.agent, on), "conversation_id": self.opened}
             await self.channel_layer.group_send(realtime.conversation_group(self.opened), event)
 
     # --- Events from the channel layer -------------------------------------------
@@ -119,7 +120,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
             await Message.objects.select_related("author").filter(pk=frame["message_id"]).afirst()
         )  # the visitor's frame lacks what only agents see
         if message is not None:
-            frame = services.agent_message_frame(message)
+            frame = events.agent_message_frame(message)
         await self.send_json(
             {"type": "message", "conversation_id": event.get("conversation_id", self.opened), "message": frame}
         )

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from chatbot import realtime
 from chatbot.agents.models import AgentConnection
+from chatbot.conversations import events
 
 HEARTBEAT_S = 20
 
@@ -35,13 +36,7 @@ def any_agent_online() -> bool:
 
 
 def presence_event() -> dict:
-    from chatbot.agents.services import display_name
-
-    agents = online_agents()
-    return {
-        "type": "presence.update",
-        "online": [{"id": agent.pk, "name": display_name(agent)} for agent in agents],
-    }
+    return events.presence_event(online_agents())
 
 
 def connect(agent_id: int, channel_name: str) -> None:

@@ -16,8 +16,10 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from chatbot import realtime
+from chatbot.conversations import events
 from chatbot.conversations import services as chat
-from chatbot.conversations.models import Conversation, Message
+from chatbot.conversations.events import display_name
+from chatbot.conversations.models import Conversation, HandoffReason, Message
 from chatbot.nlu.models import Feedback, Intent
 from chatbot.replies import services as replies
 from chatbot.replies.tasks import enqueue_suggestions
@@ -45,10 +47,6 @@ def is_agent(user) -> bool:
     return bool(user and user.is_authenticated and user.is_active and user.has_perm(PERMISSION))
 
 
-def display_name(user) -> str:
-    return user.get_full_name() or user.get_username()
-
-
 def check_text(text: object) -> str:
     if not isinstance(text, str) or not text.strip():
         raise AgentActionError("empty_text", "Write something first.")
@@ -65,7 +63,7 @@ def _locked(conversation_id) -> Conversation:
 
 
 def _check_holder(conversation: Conversation, agent) -> None:
-    if conversation.status != Status.WITH_AGENT or conversation.assigned_agent_id != agent.pk:
+    if not conversation.is_held_by(agent):
         raise AgentActionError("not_yours", "Take the conversation first.")
 
 
@@ -80,8 +78,9 @@ def take_over(conversation_id, agent) -> Conversation:
     SQLite serialises writers), and the loser learns who has it.
     """
     with transaction.atomic():
+        # The same rule as Conversation.can_take, as a WHERE: checked and changed in one statement.
         won = Conversation.objects.filter(
-            pk=conversation_id, status__in=[Status.BOT, Status.WAITING_FOR_AGENT], assigned_agent__isnull=True
+            pk=conversation_id, status__in=Conversation.TAKEABLE, assigned_agent__isnull=True
         ).update(status=Status.WITH_AGENT, assigned_agent=agent, updated_at=timezone.now())
         if not won:
             current = Conversation.objects.filter(pk=conversation_id).select_related("assigned_agent").first()
@@ -95,7 +94,7 @@ def take_over(conversation_id, agent) -> Conversation:
             raise AgentActionError("taken", f"{holder} already took this conversation.")
         conversation = chat.lock_conversation(conversation_id)
         if not conversation.handoff_reason:
-            conversation.handoff_reason = "agent"
+            conversation.handoff_reason = HandoffReason.AGENT
         conversation.fallback_streak = 0
         chat.change_status(conversation, Status.WITH_AGENT, f"{display_name(agent)} joined the conversation.")
         newest = conversation.messages.filter(sender=Message.Sender.VISITOR).order_by("-seq").values("pk").first()
@@ -109,10 +108,8 @@ def hand_back(conversation_id, agent) -> Conversation:
     """Give the conversation back to the bot: it answers the next message again."""
     with transaction.atomic():
         conversation = _locked(conversation_id)
-        if conversation.status == Status.WAITING_FOR_AGENT and conversation.assigned_agent_id is None:
-            pass  # nobody has it yet: any agent may send it back to the bot
-        else:
-            _check_holder(conversation, agent)
+        if not conversation.can_hand_back(agent):
+            raise AgentActionError("not_yours", "Take the conversation first.")
         conversation.assigned_agent = None
         conversation.fallback_streak = 0
         conversation.waiting_since = None
@@ -123,12 +120,12 @@ def hand_back(conversation_id, agent) -> Conversation:
 
 
 def close(conversation_id, agent) -> Conversation:
-    """Close a conversation that is the agent's own, or nobody's."""
+    """Close a conversation that is the agent's own, or nobody's (Conversation.can_close)."""
     with transaction.atomic():
         conversation = _locked(conversation_id)
         if conversation.status == Status.CLOSED:
             raise AgentActionError("closed", "This conversation is already closed.")
-        if conversation.assigned_agent_id not in (None, agent.pk):
+        if not conversation.can_close(agent):
             raise AgentActionError("not_yours", "Another agent has this conversation.")
         conversation.closed_at = timezone.now()
         chat.change_status(conversation, Status.CLOSED, f"{display_name(agent)} closed the conversation.")
@@ -151,8 +148,8 @@ def reply(conversation_id, agent, text: object) -> Message:
         conversation = _locked(conversation_id)
         _check_holder(conversation, agent)
         message = chat.append_message(conversation, sender=Message.Sender.AGENT, text=text, author=agent)
-        realtime.push(realtime.conversation_group(conversation.pk), chat.message_event(message))
-        realtime.push(realtime.AGENTS_GROUP, chat.queue_event(conversation))
+        realtime.push(realtime.conversation_group(conversation.pk), events.message_event(message))
+        realtime.push(realtime.AGENTS_GROUP, events.queue_event(conversation))
     return message
 
 
@@ -162,12 +159,8 @@ def add_note(conversation_id, agent, text: object) -> Message:
     with transaction.atomic():
         conversation = _locked(conversation_id)
         message = chat.append_message(conversation, sender=Message.Sender.AGENT, text=text, author=agent, internal=True)
-        realtime.push(realtime.conversation_group(conversation.pk), chat.message_event(message))
+        realtime.push(realtime.conversation_group(conversation.pk), events.message_event(message))
     return message
-
-
-def typing_event(agent, on: bool) -> dict:
-    return {"type": "chat.typing", "sender": "agent", "on": bool(on), "agent_name": display_name(agent)}
 
 
 # --- Teaching the bot -------------------------------------------------------
@@ -244,16 +237,7 @@ def transcript(conversation: Conversation) -> list[Message]:
     return messages
 
 
-def agent_message_frame(message: Message) -> dict:
-    """A message as the dashboard shows it: the visitor's frame plus what only agents see."""
-    frame = chat.message_frame(message)
-    frame["internal"] = message.internal
-    if message.sender == Message.Sender.VISITOR:
-        frame.update(intent=message.intent, confidence=message.confidence)
-    if message.author is not None:
-        frame["agent_name"] = display_name(message.author)
-    return frame
-
-
-def handoff_reason_text(reason: str) -> str:
-    return chat.HANDOFF_REASONS.get(reason, reason)
+def suggest_replies_for(sender=None, *, message_id: int, **kwargs) -> None:
+    """The bot has dealt with a visitor message: when a person handles the conversation,
+    ask for reply suggestions (`enqueue_suggestions` decides; a task of its own)."""
+    enqueue_suggestions(message_id)

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from chatbot.agents import presence, services
 from chatbot.agents.models import CannedResponse
 from chatbot.agents.services import AgentActionError
+from chatbot.conversations import events
 from chatbot.conversations.models import Conversation
 from chatbot.nlu.models import Intent
 from chatbot.replies import services as suggestions
@@ -66,19 +67,15 @@ def _conversation_or_404(conversation_id) -> Conversation:
 
 
 def _conversation_context(request: HttpRequest, conversation: Conversation) -> dict:
-    mine = conversation.assigned_agent_id == request.user.pk
-    Status = Conversation.Status
+    # Which buttons show is the model's rules (Conversation.can_*), the same the services enforce.
     return {
         "conversation": conversation,
         "transcript": services.transcript(conversation),
         "intents": list(Intent.objects.values_list("name", flat=True)),
-        "mine": mine and conversation.status == Status.WITH_AGENT,
-        "can_take": conversation.status in (Status.BOT, Status.WAITING_FOR_AGENT)
-        and not conversation.assigned_agent_id,
-        "can_hand_back": (conversation.status == Status.WITH_AGENT and mine)
-        or (conversation.status == Status.WAITING_FOR_AGENT and not conversation.assigned_agent_id),
-        "can_close": conversation.status != Status.CLOSED and conversation.assigned_agent_id in (None, request.user.pk),
-        "handoff_reason_text": services.handoff_reason_text(conversation.handoff_reason),
+        "mine": conversation.is_held_by(request.user),
+        "can_take": conversation.can_take(request.user),
+        "can_hand_back": conversation.can_hand_back(request.user),
+        "can_close": conversation.can_close(request.user),
         "threshold": settings.INTENT_CONFIDENCE_THRESHOLD,
     }
 
@@ -87,7 +84,7 @@ def _page_context(request: HttpRequest) -> dict:
     return {
         "queue": services.queue_for(request.user),
         "online": presence.online_agents(),
-        "me": services.display_name(request.user),
+        "me": events.display_name(request.user),
         "canned": list(CannedResponse.objects.values("shortcut", "title", "text")),
         "intent_names": list(Intent.objects.values_list("name", flat=True)),
     }
@@ -135,7 +132,7 @@ def _act(request: HttpRequest, conversation_id, action, success: str) -> HttpRes
         if _wants_json(request):
             body = {"ok": True}
             if hasattr(result, "seq"):
-                body["message"] = services.agent_message_frame(result)
+                body["message"] = events.agent_message_frame(result)
             return JsonResponse(body)
         if success:
             messages.success(request, success)

@@ -13,7 +13,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from chatbot import realtime
-from chatbot.conversations import services
+from chatbot.conversations import events, services
+from chatbot.conversations.models import HandoffReason
 from chatbot.conversations.services import ProtocolError
 
 log = logging.getLogger(__name__)
@@ -129,7 +130,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send_json({"type": "feedback_ack", "message_id": frame.get("message_id")})
 
     async def on_handoff_request(self, frame: dict) -> None:
-        await database_sync_to_async(services.hand_off)(self.conversation.pk, "requested")
+        await database_sync_to_async(services.hand_off)(self.conversation.pk, HandoffReason.REQUESTED)
 
     async def on_rating(self, frame: dict) -> None:
         await database_sync_to_async(services.record_rating)(self.conversation, frame.get("score"))
@@ -142,7 +143,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_typing(self, frame: dict) -> None:
         await self.channel_layer.group_send(
             realtime.conversation_group(self.conversation.pk),
-            {"type": "chat.typing", "sender": "visitor", "on": bool(frame.get("on"))},
+            events.visitor_typing_event(frame.get("on")),
         )
 
     async def on_ping(self, frame: dict) -> None:

@@ -31,12 +31,37 @@ class Visitor(models.Model):
         return secrets.token_urlsafe(32)
 
 
+class HandoffReason(models.TextChoices):
+    """Why a conversation went to a person. The label finishes the sentence
+    "Handed off because ..."; `tag` is the short form on the queue's cards."""
+
+    REQUESTED = "requested", "the visitor asked for a person"
+    FALLBACK = "fallback", "the bot could not answer"
+    THUMBS_DOWN = "thumbs_down", "the visitor disliked an answer"
+    AGENT = "agent", "an agent took over"
+
+    @property
+    def tag(self) -> str:
+        return _HANDOFF_TAGS[self]
+
+
+_HANDOFF_TAGS = {
+    HandoffReason.REQUESTED: "Asked for a person",
+    HandoffReason.FALLBACK: "Bot stuck",
+    HandoffReason.THUMBS_DOWN: "Disliked answer",
+    HandoffReason.AGENT: "Taken by agent",
+}
+
+
 class Conversation(models.Model):
     class Status(models.TextChoices):
         BOT = "bot"
         WAITING_FOR_AGENT = "waiting_for_agent"
         WITH_AGENT = "with_agent"
         CLOSED = "closed"
+
+    # Nobody holds a conversation in these: any agent may take it over.
+    TAKEABLE = (Status.BOT, Status.WAITING_FOR_AGENT)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     visitor = models.ForeignKey(Visitor, on_delete=models.CASCADE, related_name="conversations")
@@ -47,7 +72,7 @@ class Conversation(models.Model):
     # Highest seq handed out; new messages take last_seq + 1 under a row lock.
     last_seq = models.PositiveIntegerField(default=0)
     fallback_streak = models.PositiveSmallIntegerField(default=0)
-    handoff_reason = models.CharField(max_length=50, blank=True)
+    handoff_reason = models.CharField(max_length=50, blank=True, choices=HandoffReason.choices)
     offline_message = models.BooleanField(default=False)
     csat = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -62,6 +87,24 @@ class Conversation(models.Model):
 
     def __str__(self) -> str:
         return f"Conversation {self.id} ({self.status})"
+
+    # --- Who may do what (the services enforce these; the dashboard shows the buttons) ---
+
+    def is_held_by(self, user) -> bool:
+        return self.status == self.Status.WITH_AGENT and user is not None and self.assigned_agent_id == user.pk
+
+    def can_take(self, user) -> bool:
+        """From the queue or from the bot, while nobody holds it."""
+        return self.status in self.TAKEABLE and self.assigned_agent_id is None
+
+    def can_hand_back(self, user) -> bool:
+        """The holder may; so may any agent while it waits unassigned in the queue."""
+        waiting_for_anyone = self.status == self.Status.WAITING_FOR_AGENT and self.assigned_agent_id is None
+        return waiting_for_anyone or self.is_held_by(user)
+
+    def can_close(self, user) -> bool:
+        """An open conversation that is the user's own, or nobody's."""
+        return self.status != self.Status.CLOSED and self.assigned_agent_id in (None, getattr(user, "pk", None))
 
 
 class Message(models.Model):

@@ -10,7 +10,6 @@ from chatbot.conversations import services
 from chatbot.conversations.models import Message
 from chatbot.nlu import services as nlu_services
 from chatbot.nlu import serving
-from chatbot.replies.tasks import enqueue_suggestions
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +40,6 @@ def reply_to_visitor_message(message_id: int) -> None:
         )
     services.answer_visitor_message(message_id, prediction)
     nlu_services.note_low_confidence(message_id, confidence=prediction.confidence, out_of_scope=prediction.out_of_scope)
-    # A person handles the conversation: suggest replies in a task of their own, so
-    # a slow or broken reply model never holds up or fails the intent path.
-    enqueue_suggestions(message_id)
+    # Reply suggestions for the agents follow in a task of their own (the agents app
+    # listens), so a slow or broken reply model never holds up or fails the intent path.
+    services.visitor_message_answered.send(sender=reply_to_visitor_message, message_id=message_id)

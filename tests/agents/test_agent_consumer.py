@@ -7,29 +7,9 @@ from django.contrib.auth import get_user_model
 
 from chatbot.agents import presence
 from chatbot.agents import services as agents
-from chatbot.asgi import application
 from chatbot.conversations import services
-from tests.agents.conftest import login_cookie
-from tests.chat.test_consumer import authed, receive_until, send_message
-from tests.conftest import ORIGIN
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
-
-
-def agent_socket(cookie: str | None = None, origin: str = ORIGIN) -> WebsocketCommunicator:
-    headers = [(b"origin", origin.encode())]
-    if cookie:
-        headers.append((b"cookie", f"sessionid={cookie}".encode()))
-    return WebsocketCommunicator(application, "/ws/agent/", headers=headers)
-
-
-async def connected_agent(cookie: str) -> tuple[WebsocketCommunicator, dict]:
-    communicator = agent_socket(cookie)
-    connected, _ = await communicator.connect()
-    assert connected
-    hello = await communicator.receive_json_from(timeout=5)
-    assert hello["type"] == "hello"
-    return communicator, hello
 
 
 async def assert_refused_with_4403(communicator: WebsocketCommunicator) -> None:
@@ -40,34 +20,34 @@ async def assert_refused_with_4403(communicator: WebsocketCommunicator) -> None:
 # --- Who gets in ------------------------------------------------------------------
 
 
-async def test_anonymous_is_closed_with_4403():
+async def test_anonymous_is_closed_with_4403(agent_socket):
     await assert_refused_with_4403(agent_socket())
 
 
-async def test_stranger_is_closed_with_4403(stranger):
+async def test_stranger_is_closed_with_4403(stranger, login_cookie, agent_socket):
     await assert_refused_with_4403(agent_socket(await database_sync_to_async(login_cookie)(stranger)))
 
 
-async def test_staff_without_the_agent_permission_is_closed_with_4403(db):
+async def test_staff_without_the_agent_permission_is_closed_with_4403(db, login_cookie, agent_socket):
     staff = await database_sync_to_async(get_user_model().objects.create_user)("sam", password="x", is_staff=True)
     await assert_refused_with_4403(agent_socket(await database_sync_to_async(login_cookie)(staff)))
 
 
-async def test_agent_gets_in_and_is_online(agent):
-    communicator, hello = await connected_agent(await database_sync_to_async(login_cookie)(agent))
+async def test_agent_gets_in_and_is_online(agent, connected_agent):
+    communicator, hello = await connected_agent(agent)
     assert hello["agent"] == {"id": agent.pk, "name": "Alice"}
     assert await database_sync_to_async(presence.any_agent_online)()
     await communicator.disconnect()
     assert not await database_sync_to_async(presence.any_agent_online)()
 
 
-async def test_superuser_gets_in(admin):
-    communicator, hello = await connected_agent(await database_sync_to_async(login_cookie)(admin))
+async def test_superuser_gets_in(admin, connected_agent):
+    communicator, hello = await connected_agent(admin)
     assert hello["agent"]["name"] == "Root"
     await communicator.disconnect()
 
 
-async def test_foreign_origin_is_refused(agent):
+async def test_foreign_origin_is_refused(agent, login_cookie, agent_socket):
     communicator = agent_socket(await database_sync_to_async(login_cookie)(agent), origin="https://evil.example")
     connected, _ = await communicator.connect()
     assert not connected
@@ -76,12 +56,13 @@ async def test_foreign_origin_is_refused(agent):
 # --- Presence ---------------------------------------------------------------------
 
 
-async def test_agent_online_while_any_tab_is_open_and_colleagues_are_told(agent, other_agent):
-    alice = await database_sync_to_async(login_cookie)(agent)
-    bob, _ = await connected_agent(await database_sync_to_async(login_cookie)(other_agent))
+async def test_agent_online_while_any_tab_is_open_and_colleagues_are_told(
+    agent, other_agent, receive_until, connected_agent
+):
+    bob, _ = await connected_agent(other_agent)
     assert (await bob.receive_json_from(timeout=5))["type"] == "presence"  # bob himself
-    tab1, _ = await connected_agent(alice)
-    tab2, _ = await connected_agent(alice)
+    tab1, _ = await connected_agent(agent)
+    tab2, _ = await connected_agent(agent)
     frame = await receive_until(bob, "presence")
     assert {a["name"] for a in frame[-1]["online"]} == {"Alice", "Bob"}
     await tab1.disconnect()
@@ -93,8 +74,8 @@ async def test_agent_online_while_any_tab_is_open_and_colleagues_are_told(agent,
     await bob.disconnect()
 
 
-async def test_heartbeat_answers_pong(agent):
-    communicator, _ = await connected_agent(await database_sync_to_async(login_cookie)(agent))
+async def test_heartbeat_answers_pong(agent, receive_until, connected_agent):
+    communicator, _ = await connected_agent(agent)
     await receive_until(communicator, "presence")
     await communicator.send_json_to({"type": "ping"})
     assert (await communicator.receive_json_from(timeout=5)) == {"type": "pong"}
@@ -104,8 +85,8 @@ async def test_heartbeat_answers_pong(agent):
 # --- The live queue and the open conversation ---------------------------------------
 
 
-async def test_a_handoff_appears_in_the_queue_without_reload(agent, visitor):
-    dashboard, _ = await connected_agent(await database_sync_to_async(login_cookie)(agent))
+async def test_a_handoff_appears_in_the_queue_without_reload(agent, visitor, receive_until, authed, connected_agent):
+    dashboard, _ = await connected_agent(agent)
     chat, _ = await authed(visitor)
     await chat.send_json_to({"type": "handoff_request"})
     frames = await receive_until(dashboard, "queue")
@@ -116,8 +97,10 @@ async def test_a_handoff_appears_in_the_queue_without_reload(agent, visitor):
     await chat.disconnect()
 
 
-async def test_open_conversation_streams_messages_and_typing_both_ways(agent, visitor):
-    dashboard, _ = await connected_agent(await database_sync_to_async(login_cookie)(agent))
+async def test_open_conversation_streams_messages_and_typing_both_ways(
+    agent, visitor, receive_until, authed, send_message, connected_agent
+):
+    dashboard, _ = await connected_agent(agent)
     chat, _ = await authed(visitor)
     await dashboard.send_json_to({"type": "open", "conversation_id": visitor.conversation_id})
     await receive_until(dashboard, "opened")
@@ -144,8 +127,10 @@ async def test_open_conversation_streams_messages_and_typing_both_ways(agent, vi
     await chat.disconnect()
 
 
-async def test_an_internal_note_reaches_agents_but_never_the_visitor(agent, visitor):
-    dashboard, _ = await connected_agent(await database_sync_to_async(login_cookie)(agent))
+async def test_an_internal_note_reaches_agents_but_never_the_visitor(
+    agent, visitor, receive_until, authed, connected_agent
+):
+    dashboard, _ = await connected_agent(agent)
     chat, _ = await authed(visitor)
     await dashboard.send_json_to({"type": "open", "conversation_id": visitor.conversation_id})
     await receive_until(dashboard, "opened")
@@ -165,8 +150,8 @@ async def test_an_internal_note_reaches_agents_but_never_the_visitor(agent, visi
     await chat.disconnect()
 
 
-async def test_opening_an_unknown_conversation_is_an_error(agent):
-    dashboard, _ = await connected_agent(await database_sync_to_async(login_cookie)(agent))
+async def test_opening_an_unknown_conversation_is_an_error(agent, receive_until, connected_agent):
+    dashboard, _ = await connected_agent(agent)
     await dashboard.send_json_to({"type": "open", "conversation_id": "not-a-uuid"})
     frames = await receive_until(dashboard, "error")
     assert frames[-1]["code"] == "not_found"

@@ -10,7 +10,6 @@ from chatbot.agents.services import AgentActionError
 from chatbot.conversations import services
 from chatbot.conversations.models import Conversation, Message
 from chatbot.nlu.models import Feedback
-from tests.agents.conftest import fresh, predicted, say
 
 
 def last_system_text(visitor) -> str:
@@ -19,26 +18,26 @@ def last_system_text(visitor) -> str:
 
 @pytest.mark.django_db
 class TestChangingHands:
-    def test_take_over_from_the_queue_assigns_to_me(self, visitor, agent):
+    def test_take_over_from_the_queue_assigns_to_me(self, visitor, agent, fresh):
         services.hand_off(visitor.conversation.pk, "requested")
         agents.take_over(visitor.conversation.pk, agent)
         conversation = fresh(visitor)
         assert (conversation.status, conversation.assigned_agent) == ("with_agent", agent)
         assert last_system_text(visitor) == "Alice joined the conversation."
 
-    def test_an_agent_can_take_over_from_the_bot(self, visitor, agent):
+    def test_an_agent_can_take_over_from_the_bot(self, visitor, agent, fresh):
         agents.take_over(visitor.conversation.pk, agent)
         conversation = fresh(visitor)
         assert (conversation.status, conversation.handoff_reason) == ("with_agent", "agent")
 
-    def test_taking_a_conversation_someone_has_is_refused_with_their_name(self, visitor, agent, other_agent):
+    def test_taking_a_conversation_someone_has_is_refused_with_their_name(self, visitor, agent, other_agent, fresh):
         agents.take_over(visitor.conversation.pk, agent)
         with pytest.raises(AgentActionError) as refused:
             agents.take_over(visitor.conversation.pk, other_agent)
         assert refused.value.code == "taken" and "Alice" in refused.value.message
         assert fresh(visitor).assigned_agent == agent
 
-    def test_hand_back_returns_the_conversation_to_the_bot(self, visitor, demo_intents, agent):
+    def test_hand_back_returns_the_conversation_to_the_bot(self, visitor, demo_intents, agent, say, predicted, fresh):
         services.hand_off(visitor.conversation.pk, "fallback")
         agents.take_over(visitor.conversation.pk, agent)
         Conversation.objects.filter(pk=visitor.conversation.pk).update(fallback_streak=3)
@@ -50,7 +49,7 @@ class TestChangingHands:
         reply = services.answer_visitor_message(say(visitor, "hi").pk, predicted("greeting", 0.95))
         assert reply is not None and reply.sender == "bot"
 
-    def test_only_the_holder_hands_back_or_closes(self, visitor, agent, other_agent):
+    def test_only_the_holder_hands_back_or_closes(self, visitor, agent, other_agent, fresh):
         agents.take_over(visitor.conversation.pk, agent)
         for action in (agents.hand_back, agents.close):
             with pytest.raises(AgentActionError) as refused:
@@ -58,7 +57,7 @@ class TestChangingHands:
             assert refused.value.code == "not_yours"
         assert fresh(visitor).status == "with_agent"
 
-    def test_close_sets_closed_at_and_tells_everyone(self, visitor, agent):
+    def test_close_sets_closed_at_and_tells_everyone(self, visitor, agent, fresh):
         agents.take_over(visitor.conversation.pk, agent)
         agents.close(visitor.conversation.pk, agent)
         conversation = fresh(visitor)
@@ -77,7 +76,7 @@ class TestChangingHands:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_agents_taking_at_once_exactly_one_wins(visitor, agent, other_agent):
+def test_two_agents_taking_at_once_exactly_one_wins(visitor, agent, other_agent, fresh):
     services.hand_off(visitor.conversation.pk, "requested")
     start = threading.Barrier(2)
     outcomes = {}
@@ -130,7 +129,7 @@ class TestWriting:
         with pytest.raises(AgentActionError):
             agents.add_note(visitor.conversation.pk, agent, text)
 
-    def test_a_note_is_internal_and_not_in_the_visitors_history(self, visitor, agent):
+    def test_a_note_is_internal_and_not_in_the_visitors_history(self, visitor, agent, fresh):
         note = agents.add_note(visitor.conversation.pk, agent, "VIP customer")
         assert note.internal
         assert services.messages_after(fresh(visitor), 0) == []
@@ -139,7 +138,7 @@ class TestWriting:
 
 @pytest.mark.django_db
 class TestCorrections:
-    def test_correcting_an_intent_stores_feedback_for_retraining(self, visitor, demo_intents, agent):
+    def test_correcting_an_intent_stores_feedback_for_retraining(self, visitor, demo_intents, agent, say, predicted):
         message = say(visitor, "my parcel never came")
         services.answer_visitor_message(message.pk, predicted("returns", 0.41))
         agents.correct_intent(message.pk, agent, "order_status")
@@ -147,7 +146,7 @@ class TestCorrections:
         assert (feedback.message, feedback.suggested_intent, feedback.created_by) == (message, "order_status", agent)
         assert (feedback.predicted_intent, feedback.confidence) == ("returns", 0.41)
 
-    def test_a_second_correction_updates_the_first(self, visitor, demo_intents, agent, other_agent):
+    def test_a_second_correction_updates_the_first(self, visitor, demo_intents, agent, other_agent, say, fresh):
         message = say(visitor, "my parcel never came")
         agents.correct_intent(message.pk, agent, "returns")
         agents.correct_intent(message.pk, other_agent, "order_status")
@@ -157,7 +156,7 @@ class TestCorrections:
         [visitor_message] = agents.transcript(fresh(visitor))
         assert visitor_message.correction == "order_status"
 
-    def test_unknown_intents_and_non_visitor_messages_are_refused(self, visitor, demo_intents, agent):
+    def test_unknown_intents_and_non_visitor_messages_are_refused(self, visitor, demo_intents, agent, say):
         message = say(visitor, "hi")
         with pytest.raises(AgentActionError) as refused:
             agents.correct_intent(message.pk, agent, "no_such_intent")
@@ -170,14 +169,14 @@ class TestCorrections:
 
 
 @pytest.mark.django_db
-def test_queue_lists_waiting_oldest_first_then_mine_then_the_bots(visitor, other_visitor, agent, other_agent):
-    from tests.conftest import VisitorSession
-
-    third = VisitorSession()
+def test_queue_lists_waiting_oldest_first_then_mine_then_the_bots(
+    visitor, other_visitor, new_visitor, agent, other_agent, say
+):
+    third = new_visitor()
     services.hand_off(other_visitor.conversation.pk, "requested")
     services.hand_off(visitor.conversation.pk, "requested")
     say(third, "just browsing")
-    mine = VisitorSession()
+    mine = new_visitor()
     agents.take_over(mine.conversation.pk, agent)
     queue = agents.queue_for(agent)
     assert [c.pk for c in queue.waiting] == [other_visitor.conversation.pk, visitor.conversation.pk]

@@ -8,7 +8,6 @@ from django.urls import reverse
 from chatbot.agents import services as agents
 from chatbot.conversations import services
 from chatbot.nlu.models import Feedback
-from tests.agents.conftest import fresh, predicted, say
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +32,7 @@ def pages(visitor) -> list[str]:
     ]
 
 
-def actions(visitor) -> list[str]:
+def actions(visitor, say) -> list[str]:
     message = say(visitor, "hello")
     pk = visitor.conversation.pk
     return [
@@ -55,20 +54,20 @@ def test_anonymous_is_sent_to_the_login_page(visitor):
         assert response.status_code == 302 and response.url.startswith(reverse("agents:login") + "?next=")
 
 
-def test_anonymous_posts_are_refused(visitor):
-    for url in actions(visitor):
+def test_anonymous_posts_are_refused(visitor, fresh, say):
+    for url in actions(visitor, say):
         assert Client().post(url, {"text": "x", "intent": "greeting"}).status_code == 403
     assert fresh(visitor).status == "bot"
 
 
 @pytest.mark.parametrize("who", ["stranger", "staff_without_permission"])
-def test_users_without_the_agent_permission_get_403(visitor, who, request):
+def test_users_without_the_agent_permission_get_403(visitor, who, request, fresh, say):
     client = client_for(request.getfixturevalue(who))
     for url in pages(visitor):
         response = client.get(url)
         assert response.status_code == 403
         assert b"not in the Agents group" in response.content
-    for url in actions(visitor):
+    for url in actions(visitor, say):
         assert client.post(url, {"text": "x", "intent": "greeting"}).status_code == 403
     assert fresh(visitor).status == "bot" and not fresh(visitor).messages.exclude(sender="visitor").exists()
 
@@ -90,7 +89,7 @@ def test_login_page_lets_agents_in_and_keeps_others_out(agent, stranger):
 # --- Actions -----------------------------------------------------------------------------
 
 
-def test_actions_need_the_csrf_token(visitor, agent):
+def test_actions_need_the_csrf_token(visitor, agent, fresh):
     client = client_for(agent, enforce_csrf_checks=True)
     assert client.post(reverse("agents:take", args=[visitor.conversation.pk])).status_code == 403
     assert fresh(visitor).status == "bot"
@@ -103,7 +102,7 @@ def test_actions_need_the_csrf_token(visitor, agent):
     assert fresh(visitor).assigned_agent == agent
 
 
-def test_take_reply_note_and_close_through_the_dashboard(visitor, agent):
+def test_take_reply_note_and_close_through_the_dashboard(visitor, agent, fresh):
     client = client_for(agent)
     pk = visitor.conversation.pk
     json = {"HTTP_ACCEPT": "application/json"}
@@ -127,7 +126,7 @@ def test_a_refused_action_says_why(visitor, agent, other_agent):
     assert b"Take the conversation first." in plain.content
 
 
-def test_correcting_an_intent_from_the_dropdown(visitor, demo_intents, agent):
+def test_correcting_an_intent_from_the_dropdown(visitor, demo_intents, agent, say, predicted):
     message = say(visitor, "my parcel is lost")
     services.answer_visitor_message(message.pk, predicted("returns", 0.3))
     url = reverse("agents:correct_intent", args=[visitor.conversation.pk, message.pk])
@@ -143,7 +142,7 @@ def test_correcting_an_intent_from_the_dropdown(visitor, demo_intents, agent):
     )
 
 
-def test_a_message_of_another_conversation_cannot_be_corrected_through_this_one(visitor, other_visitor, agent):
+def test_a_message_of_another_conversation_cannot_be_corrected_through_this_one(visitor, other_visitor, agent, say):
     message = say(other_visitor, "hi")
     url = reverse("agents:correct_intent", args=[visitor.conversation.pk, message.pk])
     assert client_for(agent).post(url, {"intent": "greeting"}).status_code == 404
@@ -152,7 +151,7 @@ def test_a_message_of_another_conversation_cannot_be_corrected_through_this_one(
 # --- Stored XSS ----------------------------------------------------------------------------
 
 
-def test_visitor_text_is_escaped_in_the_queue_and_the_transcript(visitor, agent):
+def test_visitor_text_is_escaped_in_the_queue_and_the_transcript(visitor, agent, say):
     services.identify(visitor.conversation, "<b>Eve</b>", None)
     say(visitor, "<script>alert('x')</script><img src=x onerror=alert(1)>")
     services.hand_off(visitor.conversation.pk, "requested")
@@ -163,7 +162,7 @@ def test_visitor_text_is_escaped_in_the_queue_and_the_transcript(visitor, agent)
         assert "&lt;script&gt;alert(" in page and "&lt;b&gt;Eve&lt;/b&gt;" in page
 
 
-def test_queue_shows_waiting_visitors_with_offline_badge(visitor, agent):
+def test_queue_shows_waiting_visitors_with_offline_badge(visitor, agent, say):
     say(visitor, "anyone?")
     services.hand_off(visitor.conversation.pk, "requested")  # nobody online
     page = client_for(agent).get(reverse("agents:queue")).content.decode()

@@ -6,16 +6,15 @@ from channels.db import database_sync_to_async
 from chatbot.agents import services as agents
 from chatbot.conversations.models import Message
 from chatbot.replies.tasks import suggest_replies
-from tests.agents.conftest import login_cookie
-from tests.agents.test_agent_consumer import connected_agent
-from tests.chat.test_consumer import receive_until
 from tests.replies.conftest import TOY, add
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 
-async def test_suggestions_reach_the_agent_who_opened_the_conversation(agent, visitor, active_retrieval):
-    dashboard, _ = await connected_agent(await database_sync_to_async(login_cookie)(agent))
+async def test_suggestions_reach_the_agent_who_opened_the_conversation(
+    agent, visitor, active_retrieval, receive_until, connected_agent
+):
+    dashboard, _ = await connected_agent(agent)
     await dashboard.send_json_to({"type": "open", "conversation_id": visitor.conversation_id})
     await receive_until(dashboard, "opened")
     await database_sync_to_async(agents.take_over)(visitor.conversation.pk, agent)

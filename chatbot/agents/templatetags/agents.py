@@ -2,16 +2,9 @@
 
 from django import template
 
-from chatbot.conversations.services import HANDOFF_REASONS
+from chatbot.conversations.models import HandoffReason
 
 register = template.Library()
-
-REASON_LABELS = {
-    "requested": "Asked for a person",
-    "fallback": "Bot stuck",
-    "thumbs_down": "Disliked answer",
-    "agent": "Taken by agent",
-}
 
 
 @register.inclusion_tag("agents/_queue_item.html")
@@ -20,8 +13,9 @@ def queue_item(conversation, kind: str) -> dict:
 
 
 @register.filter
-def reason_label(reason: str) -> str:
-    return REASON_LABELS.get(reason) or HANDOFF_REASONS.get(reason, reason)
+def reason_tag(reason: str) -> str:
+    """The short form of a handoff reason, for the queue's cards."""
+    return HandoffReason(reason).tag if reason in HandoffReason.values else reason
 
 
 STATUS_LABELS = {

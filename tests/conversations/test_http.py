@@ -6,10 +6,10 @@ import subprocess
 import sys
 
 import pytest
+from django.conf import settings
 from django.test import override_settings
 
 from chatbot.conversations.models import Conversation, Visitor
-from tests.conftest import REPO
 
 pytestmark = pytest.mark.django_db
 
@@ -61,7 +61,11 @@ def test_healthz_is_200_with_everything_up(client, active_model):
 def start_with(**env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG")}
     return subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=REPO, env={**clean, **env}, capture_output=True, text=True
+        [sys.executable, "manage.py", "check"],
+        cwd=settings.BASE_DIR,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
     )
 
 

@@ -11,40 +11,8 @@ from django.test import override_settings
 from chatbot.asgi import application
 from chatbot.conversations.models import Message
 from chatbot.nlu.models import Feedback
-from tests.conftest import ORIGIN
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
-
-
-async def connect(origin: str = ORIGIN) -> WebsocketCommunicator:
-    communicator = WebsocketCommunicator(application, "/ws/chat/", headers=[(b"origin", origin.encode())])
-    connected, _ = await communicator.connect()
-    assert connected
-    return communicator
-
-
-async def authed(visitor, last_seq: int = 0) -> tuple[WebsocketCommunicator, dict]:
-    communicator = await connect()
-    await communicator.send_json_to({"type": "auth", "token": visitor.token, "last_seq": last_seq})
-    history = await communicator.receive_json_from(timeout=5)
-    assert history["type"] == "history"
-    return communicator, history
-
-
-async def send_message(communicator, text: str, client_msg_id: str | None = None) -> dict:
-    await communicator.send_json_to(
-        {"type": "user_message", "text": text, "client_msg_id": client_msg_id or str(uuid.uuid4())}
-    )
-    return await communicator.receive_json_from(timeout=5)
-
-
-async def receive_until(communicator, frame_type: str, within: float = 20) -> list[dict]:
-    frames = []
-    while True:
-        frame = await communicator.receive_json_from(timeout=within)
-        frames.append(frame)
-        if frame["type"] == frame_type:
-            return frames
 
 
 message_count = database_sync_to_async(lambda: Message.objects.count())
@@ -58,7 +26,7 @@ async def assert_still_open(communicator) -> None:
 # --- Authentication -----------------------------------------------------------
 
 
-async def test_auth_returns_empty_history_for_new_conversation(visitor):
+async def test_auth_returns_empty_history_for_new_conversation(visitor, authed):
     communicator, history = await authed(visitor)
     assert history["conversation_id"] == visitor.conversation_id
     assert history["messages"] == []
@@ -66,16 +34,16 @@ async def test_auth_returns_empty_history_for_new_conversation(visitor):
     await communicator.disconnect()
 
 
-async def test_bad_token_is_refused_with_4401(visitor):
-    communicator = await connect()
+async def test_bad_token_is_refused_with_4401(visitor, connect_chat):
+    communicator = await connect_chat()
     await communicator.send_json_to({"type": "auth", "token": "not-a-token", "last_seq": 0})
     frame = await communicator.receive_json_from()
     assert frame["type"] == "error" and frame["code"] == "unauthorized"
     assert (await communicator.receive_output(timeout=2)) == {"type": "websocket.close", "code": 4401}
 
 
-async def test_token_of_another_conversation_is_refused(visitor, other_visitor):
-    communicator = await connect()
+async def test_token_of_another_conversation_is_refused(visitor, other_visitor, connect_chat):
+    communicator = await connect_chat()
     await communicator.send_json_to(
         {"type": "auth", "token": visitor.token, "conversation_id": other_visitor.conversation_id}
     )
@@ -84,8 +52,8 @@ async def test_token_of_another_conversation_is_refused(visitor, other_visitor):
     assert (await communicator.receive_output(timeout=2))["code"] == 4401
 
 
-async def test_message_before_auth_is_refused_and_stores_nothing(visitor):
-    communicator = await connect()
+async def test_message_before_auth_is_refused_and_stores_nothing(visitor, connect_chat):
+    communicator = await connect_chat()
     await communicator.send_json_to({"type": "user_message", "text": "hi", "client_msg_id": str(uuid.uuid4())})
     assert (await communicator.receive_json_from())["code"] == "unauthorized"
     assert (await communicator.receive_output(timeout=2))["code"] == 4401
@@ -93,8 +61,8 @@ async def test_message_before_auth_is_refused_and_stores_nothing(visitor):
 
 
 @override_settings(WS_AUTH_TIMEOUT_S=0.3)
-async def test_no_auth_in_time_closes_with_4401():
-    communicator = await connect()
+async def test_no_auth_in_time_closes_with_4401(connect_chat):
+    communicator = await connect_chat()
     frame = await communicator.receive_json_from(timeout=3)
     assert frame == {"type": "error", "code": "unauthorized", "message": "No valid auth frame in time."}
     assert (await communicator.receive_output(timeout=2))["code"] == 4401
@@ -140,7 +108,7 @@ async def test_configured_widget_origin_is_accepted():
         ('{"type": "identify", "email": "not an email"}', "invalid_identity"),
     ],
 )
-async def test_bad_frame_gets_error_and_leaves_no_row(visitor, frame, code):
+async def test_bad_frame_gets_error_and_leaves_no_row(visitor, frame, code, authed):
     communicator, _ = await authed(visitor)
     await communicator.send_to(text_data=frame)
     error = await communicator.receive_json_from()
@@ -150,7 +118,7 @@ async def test_bad_frame_gets_error_and_leaves_no_row(visitor, frame, code):
     await communicator.disconnect()
 
 
-async def test_binary_frame_is_refused_without_closing(visitor):
+async def test_binary_frame_is_refused_without_closing(visitor, authed):
     communicator, _ = await authed(visitor)
     await communicator.send_to(bytes_data=b"\x00\x01binary")
     assert (await communicator.receive_json_from())["code"] == "invalid_json"
@@ -158,7 +126,7 @@ async def test_binary_frame_is_refused_without_closing(visitor):
     await communicator.disconnect()
 
 
-async def test_message_of_2000_characters_is_accepted(visitor):
+async def test_message_of_2000_characters_is_accepted(visitor, authed, send_message):
     communicator, _ = await authed(visitor)
     ack = await send_message(communicator, "y" * 2000)
     assert ack["type"] == "ack"
@@ -166,7 +134,7 @@ async def test_message_of_2000_characters_is_accepted(visitor):
 
 
 @override_settings(RATE_LIMIT_MESSAGES=3, RATE_LIMIT_WINDOW_S=60)
-async def test_flooding_past_the_rate_limit_is_refused_and_not_stored(visitor):
+async def test_flooding_past_the_rate_limit_is_refused_and_not_stored(visitor, authed, send_message):
     communicator, _ = await authed(visitor)
     for n in range(3):
         assert (await send_message(communicator, f"message {n}"))["type"] == "ack"
@@ -187,7 +155,9 @@ async def test_flooding_past_the_rate_limit_is_refused_and_not_stored(visitor):
 # --- Messages, replies, idempotency and replay -------------------------------
 
 
-async def test_message_is_stored_before_ack_and_answered_by_the_model(visitor, active_model, celery_worker):
+async def test_message_is_stored_before_ack_and_answered_by_the_model(
+    visitor, active_model, celery_worker, receive_until, authed, send_message
+):
     communicator, _ = await authed(visitor)
     client_msg_id = str(uuid.uuid4())
     ack = await send_message(communicator, "where is my parcel? it has not arrived yet", client_msg_id)
@@ -202,7 +172,9 @@ async def test_message_is_stored_before_ack_and_answered_by_the_model(visitor, a
     await communicator.disconnect()
 
 
-async def test_duplicate_client_msg_id_creates_one_message_and_one_reply(visitor, active_model, celery_worker):
+async def test_duplicate_client_msg_id_creates_one_message_and_one_reply(
+    visitor, active_model, celery_worker, receive_until, authed, send_message
+):
     communicator, _ = await authed(visitor)
     client_msg_id = str(uuid.uuid4())
     first = await send_message(communicator, "hello there", client_msg_id)
@@ -216,7 +188,9 @@ async def test_duplicate_client_msg_id_creates_one_message_and_one_reply(visitor
     await communicator.disconnect()
 
 
-async def test_reconnect_with_last_seq_gets_missed_messages_in_order(visitor, active_model, celery_worker):
+async def test_reconnect_with_last_seq_gets_missed_messages_in_order(
+    visitor, active_model, celery_worker, receive_until, authed, send_message
+):
     communicator, _ = await authed(visitor)
     await send_message(communicator, "hi")
     await receive_until(communicator, "message")
@@ -236,7 +210,9 @@ async def test_reconnect_with_last_seq_gets_missed_messages_in_order(visitor, ac
     await again.disconnect()
 
 
-async def test_thumbs_down_is_recorded_as_feedback(visitor, active_model, celery_worker):
+async def test_thumbs_down_is_recorded_as_feedback(
+    visitor, active_model, celery_worker, receive_until, authed, send_message
+):
     communicator, _ = await authed(visitor)
     await send_message(communicator, "hi")
     reply = (await receive_until(communicator, "message"))[-1]
@@ -247,7 +223,7 @@ async def test_thumbs_down_is_recorded_as_feedback(visitor, active_model, celery
     await communicator.disconnect()
 
 
-async def test_handoff_request_moves_conversation_to_the_queue(visitor):
+async def test_handoff_request_moves_conversation_to_the_queue(visitor, receive_until, authed):
     communicator, _ = await authed(visitor)
     await communicator.send_json_to({"type": "handoff_request"})
     frames = await receive_until(communicator, "status")
@@ -257,7 +233,7 @@ async def test_handoff_request_moves_conversation_to_the_queue(visitor):
     await communicator.disconnect()
 
 
-async def test_rating_is_stored(visitor):
+async def test_rating_is_stored(visitor, authed):
     communicator, _ = await authed(visitor)
     await communicator.send_json_to({"type": "rating", "score": 4})
     assert await communicator.receive_json_from() == {"type": "rating_ack", "score": 4}

@@ -1,0 +1,73 @@
+"""What the bot does with one visitor message: a pure function of the
+conversation's state and the model's prediction. No queries, no settings read;
+`services.bot` gathers the facts, asks `decide`, then acts on the answer."""
+
+import enum
+from dataclasses import dataclass
+
+from chatbot.conversations.models import Conversation, HandoffReason
+
+Status = Conversation.Status
+
+
+@dataclass(frozen=True)
+class BotPrediction:
+    """What the intent model said about one visitor message (plain data, from `inference`)."""
+
+    intent: str
+    confidence: float
+    out_of_scope: bool
+    model_version_id: int | None
+
+
+@dataclass(frozen=True)
+class ConversationState:
+    """What the decision needs to know about the conversation and the bot's intents."""
+
+    status: str
+    fallback_streak: int
+    # Did the visitor give a thumbs-down to the last answer before this message?
+    previous_answer_disliked: bool = False
+    # Is the predicted intent one the bot knows, and does it ask for a person?
+    intent_known: bool = False
+    intent_hands_off: bool = False
+
+
+class Action(enum.Enum):
+    SILENT = "silent"  # a person is in charge: the bot says nothing
+    ANSWER = "answer"  # one of the intent's responses
+    FALLBACK = "fallback"  # "could you rephrase?" with a "talk to a human" chip
+    WAIT = "wait"  # already in the queue: tell the visitor someone will come
+    HAND_OFF = "hand_off"  # to a person, for `reason`
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    fallback_streak: int
+    reason: HandoffReason | None = None
+    # The bot did not understand: the message goes to review as a fallback.
+    unanswered: bool = False
+    # The conversation moves from the bot to the agents' queue.
+    moves_to_queue: bool = False
+
+
+def decide(
+    state: ConversationState, prediction: BotPrediction, *, confidence_threshold: float, handoff_after_fallbacks: int
+) -> Decision:
+    if state.status in (Status.WITH_AGENT, Status.CLOSED):
+        return Decision(Action.SILENT, state.fallback_streak)
+    in_bot = state.status == Status.BOT
+    confident = state.intent_known and not prediction.out_of_scope and prediction.confidence >= confidence_threshold
+    if in_bot and state.previous_answer_disliked:
+        return Decision(Action.HAND_OFF, 0, HandoffReason.THUMBS_DOWN, moves_to_queue=True)
+    if confident and state.intent_hands_off:
+        return Decision(Action.HAND_OFF, 0, HandoffReason.REQUESTED, moves_to_queue=in_bot)
+    if confident:
+        return Decision(Action.ANSWER, 0)
+    streak = state.fallback_streak + 1
+    if state.status == Status.WAITING_FOR_AGENT:
+        return Decision(Action.WAIT, streak, unanswered=True)
+    if streak >= handoff_after_fallbacks:
+        return Decision(Action.HAND_OFF, streak, HandoffReason.FALLBACK, unanswered=True, moves_to_queue=in_bot)
+    return Decision(Action.FALLBACK, streak, unanswered=True)

@@ -1,0 +1,97 @@
+"""Every frame and event the server pushes over websockets, built in one place.
+
+Frames are what a socket sends to its client; events travel through the channel
+layer (see `chatbot.realtime`) and name the consumer method that handles them.
+Builders only read what they are given: no queries, no imports of other apps.
+"""
+
+from chatbot.conversations.models import Conversation, Message
+
+
+def display_name(user) -> str:
+    """How a person is named in the transcript and the dashboard."""
+    return user.get_full_name() or user.get_username()
+
+
+# --- Frames -----------------------------------------------------------------
+
+
+def message_frame(message: Message) -> dict:
+    """A message as the visitor's widget shows it."""
+    frame = {
+        "message_id": message.pk,
+        "seq": message.seq,
+        "sender": message.sender,
+        "text": message.text,
+        "created_at": message.created_at.isoformat(),
+    }
+    if message.sender == Message.Sender.VISITOR and message.client_msg_id:
+        frame["client_msg_id"] = str(message.client_msg_id)
+    if message.sender == Message.Sender.BOT:
+        frame.update(
+            intent=message.intent,
+            confidence=message.confidence,
+            quick_replies=message.quick_replies,
+            reply_to=message.reply_to_id,
+        )
+    if message.sender == Message.Sender.AGENT and message.author is not None:
+        frame["agent_name"] = display_name(message.author)
+    return frame
+
+
+def agent_message_frame(message: Message) -> dict:
+    """A message as the dashboard shows it: the visitor's frame plus what only agents see."""
+    frame = message_frame(message)
+    frame["internal"] = message.internal
+    if message.sender == Message.Sender.VISITOR:
+        frame.update(intent=message.intent, confidence=message.confidence)
+    if message.author is not None:
+        frame["agent_name"] = display_name(message.author)
+    return frame
+
+
+# --- Events -----------------------------------------------------------------
+
+
+def message_event(message: Message) -> dict:
+    return {
+        "type": "chat.message",
+        "conversation_id": str(message.conversation_id),
+        "internal": message.internal,
+        "message": message_frame(message),
+    }
+
+
+def status_event(conversation: Conversation) -> dict:
+    return {"type": "chat.status", "conversation_id": str(conversation.pk), "status": conversation.status}
+
+
+def queue_event(conversation: Conversation) -> dict:
+    return {"type": "queue.update", "conversation_id": str(conversation.pk), "status": conversation.status}
+
+
+def prediction_event(conversation: Conversation, message_id: int, prediction) -> dict:
+    """Agents watching the conversation see the predicted intent of each visitor message."""
+    return {
+        "type": "message.prediction",
+        "conversation_id": str(conversation.pk),
+        "message_id": message_id,
+        "intent": prediction.intent,
+        "confidence": prediction.confidence,
+        "out_of_scope": prediction.out_of_scope,
+    }
+
+
+def visitor_typing_event(on: object) -> dict:
+    return {"type": "chat.typing", "sender": "visitor", "on": bool(on)}
+
+
+def agent_typing_event(agent, on: object) -> dict:
+    return {"type": "chat.typing", "sender": "agent", "on": bool(on), "agent_name": display_name(agent)}
+
+
+def presence_event(online_agents: list) -> dict:
+    return {
+        "type": "presence.update",
+        "online": [{"id": agent.pk, "name": display_name(agent)} for agent in online_agents],
+    }

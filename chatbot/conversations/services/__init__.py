@@ -1,0 +1,75 @@
+"""What happens in a conversation: one function a verb, one module a job.
+
+Consumers and tasks call these; they validate (`check_*`), change state inside
+a transaction, and push the resulting events after commit. Callers use
+`from chatbot.conversations import services` and `services.<name>`: every
+public name of the modules below is here.
+"""
+
+from chatbot.conversations.decision import BotPrediction
+from chatbot.conversations.events import message_event, message_frame, queue_event, status_event
+from chatbot.conversations.services.bot import (
+    FALLBACK_TEXT,
+    OFFLINE_THANKS_TEXT,
+    TALK_TO_HUMAN,
+    WAITING_TEXT,
+    answer_visitor_message,
+    visitor_message_answered,
+)
+from chatbot.conversations.services.feedback import identify, record_rating, record_thumbs
+from chatbot.conversations.services.handoff import (
+    HANDOFF_TEXT,
+    NO_AGENT_TEXT,
+    any_agent_online,
+    change_status,
+    hand_off,
+    hand_off_locked,
+    register_agents_online_probe,
+)
+from chatbot.conversations.services.messages import (
+    append_message,
+    check_client_msg_id,
+    check_rate_limit,
+    check_visitor_text,
+    lock_conversation,
+    messages_after,
+    receive_visitor_message,
+    record_visitor_message,
+)
+from chatbot.conversations.services.protocol import ProtocolError
+from chatbot.conversations.services.sessions import authenticate, start_session
+
+__all__ = [
+    "FALLBACK_TEXT",
+    "HANDOFF_TEXT",
+    "NO_AGENT_TEXT",
+    "OFFLINE_THANKS_TEXT",
+    "TALK_TO_HUMAN",
+    "WAITING_TEXT",
+    "BotPrediction",
+    "ProtocolError",
+    "answer_visitor_message",
+    "any_agent_online",
+    "append_message",
+    "authenticate",
+    "change_status",
+    "check_client_msg_id",
+    "check_rate_limit",
+    "check_visitor_text",
+    "hand_off",
+    "hand_off_locked",
+    "identify",
+    "lock_conversation",
+    "message_event",
+    "message_frame",
+    "messages_after",
+    "queue_event",
+    "receive_visitor_message",
+    "record_rating",
+    "record_thumbs",
+    "record_visitor_message",
+    "register_agents_online_probe",
+    "start_session",
+    "status_event",
+    "visitor_message_answered",
+]

@@ -1,0 +1,132 @@
+"""The bot's answer to a visitor message: gather the facts, ask `decision.decide`,
+store and push what it decided."""
+
+from django.conf import settings
+from django.db import transaction
+from django.dispatch import Signal
+
+from chatbot import realtime
+from chatbot.conversations import events
+from chatbot.conversations.decision import Action, BotPrediction, ConversationState, decide
+from chatbot.conversations.models import Conversation, Message, Visitor
+from chatbot.conversations.services.handoff import HANDOFF_TEXT, NO_AGENT_TEXT, any_agent_online, hand_off_locked
+from chatbot.conversations.services.messages import append_message, lock_conversation
+from chatbot.nlu.models import Feedback, Intent, Response
+
+FALLBACK_TEXT = "Sorry, I didn't quite get that. Could you rephrase it, or would you like to talk to a person?"
+WAITING_TEXT = "A member of our support team will be with you shortly."
+OFFLINE_THANKS_TEXT = "Thanks! We have your email address and will get back to you as soon as we can."
+TALK_TO_HUMAN = "Talk to a human"
+
+# Sent (with `message_id`) once the inference task has dealt with a visitor message,
+# whoever is in charge; the agents app asks for reply suggestions on it.
+visitor_message_answered = Signal()
+
+
+def answer_visitor_message(message_id: int, prediction: BotPrediction) -> Message | None:
+    """Store the prediction on the visitor's message and, when the bot is in
+    charge, its reply. Safe to run twice: the reply is unique per message."""
+    with transaction.atomic():
+        message = Message.objects.select_related("conversation").get(pk=message_id)
+        conversation = lock_conversation(message.conversation_id)
+        if Message.objects.filter(reply_to_id=message_id).exists():
+            return None
+        Message.objects.filter(pk=message_id).update(
+            intent=prediction.intent,
+            confidence=prediction.confidence,
+            out_of_scope=prediction.out_of_scope,
+            model_version_id=prediction.model_version_id,
+        )
+        intent = None
+        if conversation.status not in (Conversation.Status.WITH_AGENT, Conversation.Status.CLOSED):
+            intent = Intent.objects.filter(name=prediction.intent).first()
+        state = ConversationState(
+            status=conversation.status,
+            fallback_streak=conversation.fallback_streak,
+            previous_answer_disliked=conversation.status == Conversation.Status.BOT
+            and _previous_answer_disliked(message),
+            intent_known=intent is not None,
+            intent_hands_off=intent is not None and intent.handoff,
+        )
+        decision = decide(
+            state,
+            prediction,
+            confidence_threshold=settings.INTENT_CONFIDENCE_THRESHOLD,
+            handoff_after_fallbacks=settings.HANDOFF_AFTER_FALLBACKS,
+        )
+        prediction_event = events.prediction_event(conversation, message_id, prediction)
+        if decision.action is Action.SILENT:
+            # A person is in charge: the bot stays silent, agents see the prediction.
+            realtime.push(realtime.AGENTS_GROUP, prediction_event)
+            return None
+
+        if decision.unanswered:
+            Feedback.objects.get_or_create(
+                message_id=message_id,
+                source=Feedback.Source.FALLBACK,
+                defaults={"predicted_intent": prediction.intent, "confidence": prediction.confidence},
+            )
+        text, quick_replies = _reply_text(decision.action, conversation, intent, message.seq)
+        conversation.fallback_streak = decision.fallback_streak
+        conversation.save(update_fields=["fallback_streak", "updated_at"])
+        offline = decision.moves_to_queue and not any_agent_online()
+        if offline:
+            text = NO_AGENT_TEXT
+        reply = append_message(
+            conversation,
+            sender=Message.Sender.BOT,
+            reply_to_id=message_id,
+            intent=prediction.intent,
+            confidence=prediction.confidence,
+            out_of_scope=prediction.out_of_scope,
+            model_version_id=prediction.model_version_id,
+            text=text,
+            quick_replies=quick_replies,
+        )
+        realtime.push(realtime.conversation_group(conversation.pk), events.message_event(reply))
+        if decision.moves_to_queue:
+            hand_off_locked(conversation, decision.reason, offline=offline)
+        else:
+            realtime.push(realtime.AGENTS_GROUP, events.queue_event(conversation))
+        realtime.push(realtime.AGENTS_GROUP, prediction_event)
+    return reply
+
+
+def _reply_text(action: Action, conversation: Conversation, intent: Intent | None, seq: int) -> tuple[str, list]:
+    if action is Action.HAND_OFF:
+        return HANDOFF_TEXT, []
+    if action is Action.WAIT:
+        return _waiting_text(conversation), []
+    if action is Action.FALLBACK:
+        return FALLBACK_TEXT, [TALK_TO_HUMAN]
+    response = _pick_response(intent, seq)
+    return (response.text, response.quick_replies) if response else (FALLBACK_TEXT, [])
+
+
+def _pick_response(intent: Intent, seq: int) -> Response | None:
+    responses = list(intent.responses.all())
+    return responses[seq % len(responses)] if responses else None
+
+
+def _previous_answer_disliked(message: Message) -> bool:
+    """Did the visitor give a thumbs-down to the last thing said to them before `message`?
+    (A system message in between, such as a hand-back to the bot, starts afresh.)"""
+    previous = (
+        Message.objects.filter(conversation_id=message.conversation_id, seq__lt=message.seq, internal=False)
+        .exclude(sender=Message.Sender.VISITOR)
+        .order_by("-seq")
+        .first()
+    )
+    if previous is None or previous.sender != Message.Sender.BOT:
+        return False
+    # Thumbs are stored on the visitor message the answer replied to (see record_thumbs).
+    return Feedback.objects.filter(
+        message_id=previous.reply_to_id or previous.pk, source=Feedback.Source.THUMBS_DOWN
+    ).exists()
+
+
+def _waiting_text(conversation: Conversation) -> str:
+    if not conversation.offline_message:
+        return WAITING_TEXT
+    has_email = Visitor.objects.filter(pk=conversation.visitor_id).exclude(email="").exists()
+    return OFFLINE_THANKS_TEXT if has_email else NO_AGENT_TEXT

@@ -1,0 +1,53 @@
+"""What the visitor tells us about the service: thumbs on the bot's answers,
+a rating of the conversation, and who they are."""
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+
+from chatbot.conversations.models import Conversation, Message, Visitor
+from chatbot.conversations.services.protocol import ProtocolError
+from chatbot.nlu.models import Feedback
+
+
+def record_thumbs(conversation: Conversation, message_id: object, value: object) -> Feedback:
+    if value not in ("up", "down"):
+        raise ProtocolError("invalid_feedback", 'value must be "up" or "down".')
+    try:
+        message = conversation.messages.get(pk=int(message_id), sender=Message.Sender.BOT)
+    except (ValueError, TypeError, Message.DoesNotExist):
+        raise ProtocolError("unknown_message", "No bot message with that id in this conversation.") from None
+    source = Feedback.Source.THUMBS_UP if value == "up" else Feedback.Source.THUMBS_DOWN
+    other = Feedback.Source.THUMBS_DOWN if value == "up" else Feedback.Source.THUMBS_UP
+    # The bot's answer is judged; the visitor message it answered is what gets relabelled.
+    target = message.reply_to or message
+    with transaction.atomic():
+        Feedback.objects.filter(message=target, source=other).delete()
+        feedback, _ = Feedback.objects.get_or_create(
+            message=target,
+            source=source,
+            defaults={"predicted_intent": message.intent, "confidence": message.confidence},
+        )
+    return feedback
+
+
+def record_rating(conversation: Conversation, score: object) -> None:
+    if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
+        raise ProtocolError("invalid_rating", "score must be a whole number from 1 to 5.")
+    Conversation.objects.filter(pk=conversation.pk).update(csat=score)
+
+
+def identify(conversation: Conversation, name: object, email: object) -> None:
+    fields = {}
+    if name is not None:
+        if not isinstance(name, str) or len(name) > 200:
+            raise ProtocolError("invalid_identity", "name must be text of at most 200 characters.")
+        fields["name"] = name.strip()
+    if email is not None:
+        try:
+            validate_email(email)
+        except (ValidationError, TypeError):
+            raise ProtocolError("invalid_identity", "That email address does not look right.") from None
+        fields["email"] = email
+    if fields:
+        Visitor.objects.filter(pk=conversation.visitor_id).update(**fields)

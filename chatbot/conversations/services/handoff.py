@@ -1,0 +1,77 @@
+"""Changes of hands: from the bot to the agents' queue, and every status change's
+system message and events."""
+
+from collections.abc import Callable
+
+from django.db import transaction
+from django.utils import timezone
+
+from chatbot import realtime
+from chatbot.conversations import events
+from chatbot.conversations.models import Conversation, Message
+from chatbot.conversations.services.messages import append_message, lock_conversation
+
+HANDOFF_TEXT = "I'm handing you over to a member of our support team. Someone will reply here shortly."
+NO_AGENT_TEXT = "Our support team is offline right now. Leave your email address and we'll get back to you."
+
+# Who is online is the agents app's to know; it registers how to ask
+# (AgentsConfig.ready), so this app never imports the dashboard's code.
+_agents_online_probe: Callable[[], bool] | None = None
+
+
+def register_agents_online_probe(probe: Callable[[], bool]) -> None:
+    global _agents_online_probe
+    _agents_online_probe = probe
+
+
+def any_agent_online() -> bool:
+    """With no agents app installed, nobody can answer: handoffs become offline messages."""
+    return _agents_online_probe is not None and _agents_online_probe()
+
+
+def change_status(conversation: Conversation, status: str, note: str) -> None:
+    """Every change of hands: saved, a system message in the transcript, and
+    events for the visitor and the agents. The caller holds the row lock."""
+    conversation.status = status
+    conversation.save(
+        update_fields=[
+            "status",
+            "assigned_agent",
+            "fallback_streak",
+            "offline_message",
+            "waiting_since",
+            "handoff_reason",
+            "closed_at",
+            "updated_at",
+        ]
+    )
+    system = append_message(conversation, sender=Message.Sender.SYSTEM, text=note)
+    realtime.push(realtime.conversation_group(conversation.pk), events.message_event(system))
+    realtime.push(realtime.conversation_group(conversation.pk), events.status_event(conversation))
+    realtime.push(realtime.AGENTS_GROUP, events.queue_event(conversation))
+
+
+def hand_off_locked(conversation: Conversation, reason: str, *, offline: bool) -> None:
+    """Into the agents' queue, for `reason`. The caller holds the row lock."""
+    conversation.waiting_since = timezone.now()
+    conversation.handoff_reason = reason
+    conversation.offline_message = offline
+    note = f"Handed off to a person: {conversation.get_handoff_reason_display()}."
+    if offline:
+        note += " No agent is online; waiting as an offline message."
+    change_status(conversation, Conversation.Status.WAITING_FOR_AGENT, note)
+
+
+def hand_off(conversation_id, reason: str) -> Conversation:
+    """Put a bot conversation in the agents' queue. No-op when a person already has it.
+    With no agent online the visitor is asked for an email address instead."""
+    with transaction.atomic():
+        conversation = lock_conversation(conversation_id)
+        if conversation.status == Conversation.Status.BOT:
+            offline = not any_agent_online()
+            hand_off_locked(conversation, reason, offline=offline)
+            bot = append_message(
+                conversation, sender=Message.Sender.BOT, text=NO_AGENT_TEXT if offline else HANDOFF_TEXT
+            )
+            realtime.push(realtime.conversation_group(conversation.pk), events.message_event(bot))
+    return conversation

@@ -1,0 +1,102 @@
+"""Storing messages: the visitor's (checked, rate-limited, once per client_msg_id)
+and everyone's next seq under the conversation's row lock."""
+
+import time
+import uuid
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+
+from chatbot import realtime
+from chatbot.conversations import events
+from chatbot.conversations.models import Conversation, Message
+from chatbot.conversations.services.protocol import ProtocolError
+
+
+def check_visitor_text(text: object) -> str:
+    if not isinstance(text, str):
+        raise ProtocolError("empty_text", "A message needs a text.")
+    if not text.strip():
+        raise ProtocolError("empty_text", "The message is empty.")
+    if len(text) > settings.MAX_MESSAGE_CHARS:
+        raise ProtocolError("text_too_long", f"A message can be at most {settings.MAX_MESSAGE_CHARS} characters long.")
+    return text.strip()
+
+
+def check_client_msg_id(value: object) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except (ValueError, TypeError):
+        raise ProtocolError("invalid_client_msg_id", "client_msg_id must be a UUID.") from None
+
+
+def check_rate_limit(visitor_id: int) -> None:
+    """At most RATE_LIMIT_MESSAGES in RATE_LIMIT_WINDOW_S per visitor (fixed window, shared cache)."""
+    window = settings.RATE_LIMIT_WINDOW_S
+    key = f"ratelimit:visitor:{visitor_id}:{int(time.time() // window)}"
+    cache.add(key, 0, timeout=window * 2)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=window * 2)
+        count = 1
+    if count > settings.RATE_LIMIT_MESSAGES:
+        raise ProtocolError("rate_limited", "Too many messages; wait a few seconds and try again.")
+
+
+def lock_conversation(conversation_id) -> Conversation:
+    return Conversation.objects.select_for_update().get(pk=conversation_id)
+
+
+def append_message(conversation: Conversation, **fields) -> Message:
+    """Add a message with the next seq. The caller holds the conversation row lock."""
+    conversation.last_seq += 1
+    message = Message.objects.create(conversation=conversation, seq=conversation.last_seq, **fields)
+    conversation.save(update_fields=["last_seq", "updated_at"])
+    return message
+
+
+def record_visitor_message(conversation_id, text: str, client_msg_id: uuid.UUID) -> tuple[Message, bool]:
+    """Store the visitor's message (once per client_msg_id) and, after commit,
+    hand it to the inference task. Returns (message, created)."""
+    from chatbot.conversations.tasks import reply_to_visitor_message
+
+    existing = Message.objects.filter(conversation_id=conversation_id, client_msg_id=client_msg_id).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            conversation = lock_conversation(conversation_id)
+            message = append_message(
+                conversation, sender=Message.Sender.VISITOR, text=text, client_msg_id=client_msg_id
+            )
+            transaction.on_commit(lambda: reply_to_visitor_message.delay(message.pk))
+            realtime.push(realtime.AGENTS_GROUP, events.queue_event(conversation))
+            realtime.push(realtime.conversation_group(conversation.pk), events.message_event(message))
+    except IntegrityError:
+        # The same client_msg_id raced in on another socket: one of them won.
+        existing = Message.objects.filter(conversation_id=conversation_id, client_msg_id=client_msg_id).first()
+        if existing is None:
+            raise
+        return existing, False
+    return message, True
+
+
+def receive_visitor_message(
+    conversation_id, visitor_id: int, text: str, client_msg_id: uuid.UUID
+) -> tuple[Message, bool, str]:
+    """A user_message frame, in one trip to the database thread: a resend gets
+    the stored message back; a new one is rate-limited, then stored.
+    Returns (message, created, the conversation's status after it)."""
+    existing = Message.objects.filter(conversation_id=conversation_id, client_msg_id=client_msg_id).first()
+    if existing is not None:
+        return existing, False, ""
+    check_rate_limit(visitor_id)
+    message, created = record_visitor_message(conversation_id, text, client_msg_id)
+    return message, created, message.conversation.status
+
+
+def messages_after(conversation: Conversation, last_seq: int) -> list[dict]:
+    messages = conversation.messages.filter(seq__gt=last_seq, internal=False).select_related("author")
+    return [events.message_frame(m) for m in messages.order_by("seq")]
