@@ -62,7 +62,8 @@ INSTALLED_APPS = [
     "chatbot.conversations",
     "chatbot.agents",
     "chatbot.replies",
-    "chatbot.modelops",  # the model-version lifecycle shared by every model kind, and its audit trail
+    "chatbot.modelops",
+    "chatbot.demo",  # the model-version lifecycle shared by every model kind, and its audit trail
 ]
 
 MIDDLEWARE = [

@@ -65,36 +65,17 @@ def app_graph(graph: nx.DiGraph) -> nx.DiGraph:
     return apps
 
 
-# Imports that close a circle, in code other parts of the work own; each is named so
-# that nothing else can join it, and the test below fails once it is gone (then
-# delete its line). Like import-linter's `ignore_imports`.
-KNOWN_CIRCLE_EDGES = {
-    # note_low_confidence reads the Message it is given by id; conversations calls it.
-    ("nlu", "conversations"): "chatbot/nlu/services.py",
-    # The first-run command trains a reply model too; it belongs above both apps.
-    ("nlu", "replies"): "chatbot/nlu/management/commands/bootstrap_demo.py",
-}
-
-
 def test_the_apps_are_found():
     assert {"agents", "conversations", "nlu", "replies"} <= set(APPS)
 
 
 def test_no_import_circle_between_apps():
     apps = app_graph(import_graph())
-    apps.remove_edges_from(KNOWN_CIRCLE_EDGES)
     circles = [
         " -> ".join(f"{a} ({apps.edges[a, b]['where']})" for a, b in pairwise([*cycle, cycle[0]]))
         for cycle in nx.simple_cycles(apps)
     ]
     assert circles == []
-
-
-@pytest.mark.parametrize("edge", sorted(KNOWN_CIRCLE_EDGES))
-def test_each_known_circle_edge_is_still_there(edge):
-    """Once the import is gone, drop it from KNOWN_CIRCLE_EDGES so it cannot come back."""
-    apps = app_graph(import_graph())
-    assert apps.has_edge(*edge) and apps.edges[edge]["where"].startswith(KNOWN_CIRCLE_EDGES[edge])
 
 
 def test_the_chat_does_not_import_the_dashboard():

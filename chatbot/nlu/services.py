@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from django.apps import apps
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
@@ -76,7 +77,8 @@ def note_low_confidence(
 
     The inference task passes the prediction it has in hand, so the common case,
     a confident answer, costs no query."""
-    from chatbot.conversations.models import Message
+    # The message model by name: conversations calls into nlu, not the other way round.
+    Message = apps.get_model("conversations", "Message")
 
     if out_of_scope or (confidence is not None and confidence >= settings.REVIEW_CONFIDENCE_THRESHOLD):
         return None
