@@ -318,3 +318,34 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
+
+# --- REST API and webhooks (docs/api.md) ---------------------------------------
+
+INSTALLED_APPS += ["ninja", "chatbot.api", "chatbot.webhooks"]
+# Logs every /api/v1/ call and answers its errors as problem documents.
+MIDDLEWARE += ["chatbot.api.middleware.ApiCallLogMiddleware"]
+# Calls per token (django-ratelimit, on the shared cache): "600/m", "50/s", "10000/h".
+API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="600/m").strip()
+if not re.fullmatch(r"\d+/\d*[smhd]", API_RATE_LIMIT):
+    raise ImproperlyConfigured(f"API_RATE_LIMIT {API_RATE_LIMIT!r} is not a rate. Set it like 600/m or 50/s.")
+API_CALL_LOG = _env_or_fail(env.bool, "API_CALL_LOG", "Set API_CALL_LOG to 1 or 0.", default=True)
+WEBHOOK_TIMEOUT_S = _env_or_fail(env.float, "WEBHOOK_TIMEOUT_S", "Set it to a number of seconds.", default=10.0)
+# Failed deliveries (timeouts, connection errors, 5xx, 429) are retried for this long...
+WEBHOOK_RETRY_FOR_S = _env_or_fail(env.int, "WEBHOOK_RETRY_FOR_S", "Set it to a number of seconds.", default=86400)
+# ...after base·2^(n-1) seconds (with jitter), at most WEBHOOK_RETRY_MAX_DELAY_S apart.
+WEBHOOK_RETRY_BASE_S = _env_or_fail(env.float, "WEBHOOK_RETRY_BASE_S", "Set it to a number of seconds.", default=30.0)
+WEBHOOK_RETRY_MAX_DELAY_S = _env_or_fail(
+    env.float, "WEBHOOK_RETRY_MAX_DELAY_S", "Set it to a number of seconds.", default=3600.0
+)
+if WEBHOOK_RETRY_MAX_DELAY_S >= CELERY_VISIBILITY_TIMEOUT:
+    raise ImproperlyConfigured("WEBHOOK_RETRY_MAX_DELAY_S must be below CELERY_VISIBILITY_TIMEOUT.")
+# A subscription whose events failed this many times in a row is disabled and admins get an email (0: never).
+WEBHOOK_DISABLE_AFTER_FAILURES = _env_or_fail(
+    env.int, "WEBHOOK_DISABLE_AFTER_FAILURES", "Set it to a number of events (0: never).", default=10
+)
+# Off: webhook URLs resolving to loopback, private or link-local addresses are refused (SSRF).
+WEBHOOK_ALLOW_PRIVATE_URLS = _strict_bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
+CELERY_BEAT_SCHEDULE["webhook-retry-sweep"] = {
+    "task": "chatbot.webhooks.tasks.retry_due_deliveries",
+    "schedule": 300.0,
+}

@@ -18,6 +18,7 @@ from chatbot import realtime
 from chatbot.agents import presence
 from chatbot.conversations.models import Conversation, Message, Visitor, hash_token
 from chatbot.nlu.models import Feedback, Intent, Response
+from chatbot.webhooks import signals as webhooks
 
 log = logging.getLogger(__name__)
 
@@ -380,6 +381,7 @@ def record_rating(conversation: Conversation, score: object) -> None:
     if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
         raise ProtocolError("invalid_rating", "score must be a whole number from 1 to 5.")
     Conversation.objects.filter(pk=conversation.pk).update(csat=score)
+    webhooks.csat_received(conversation.pk, score)
 
 
 def identify(conversation: Conversation, name: object, email: object) -> None:

@@ -17,6 +17,7 @@ from chatbot.nlu import evaluation, training_data
 from chatbot.nlu.models import Feedback, Intent, ModelVersion, TrainingExample
 from chatbot.nlu.pii import mask_pii
 from chatbot.nlu.training_data import ImportFailed, ImportReport  # noqa: F401 (part of this module's API)
+from chatbot.webhooks import signals as webhooks
 
 log = logging.getLogger(__name__)
 
@@ -259,6 +260,7 @@ def train_version(
         _finish(
             version_id, status=ModelVersion.Status.FAILED, stage="failed", error=f"{type(exc).__name__}: {exc}"[:5000]
         )
+        webhooks.model_version_event("training.failed", version_id)
         return ModelVersion.objects.get(pk=version_id)
     _finish(
         version_id,
@@ -384,6 +386,7 @@ def _make_active(version_id: int, user, note: str) -> ModelVersion:
                 change_message=f"Activated. {note}".strip(),
                 single_object=True,
             )
+        webhooks.model_version_event("model_version.activated", version_id)
     log.info("model v%s activated by %s. %s", version_id, user, note)
     return ModelVersion.objects.get(pk=version_id)
 
