@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
+from ninja import Status
 
 from chatbot.api.models import IdempotentRequest
 from chatbot.api.problems import ApiProblem
@@ -29,8 +30,12 @@ def _fingerprint(request: HttpRequest) -> str:
     return digest.hexdigest()
 
 
-def run(request: HttpRequest, action: Callable[[], tuple[int, Any]]) -> tuple[int, Any]:
-    """(status, JSON-able body) of `action`, run once per Idempotency-Key."""
+def run(request: HttpRequest, action: Callable[[], tuple[int, Any]]) -> Status:
+    """The answer to `action` (which returns status and a JSON-able body), run once per Idempotency-Key."""
+    return Status(*_run(request, action))
+
+
+def _run(request: HttpRequest, action: Callable[[], tuple[int, Any]]) -> tuple[int, Any]:
     key = request.headers.get(HEADER)
     if key is None:
         with transaction.atomic():

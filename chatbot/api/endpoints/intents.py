@@ -2,7 +2,7 @@
 
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
-from ninja import Router
+from ninja import Router, Status
 
 from chatbot.api import actions, auth, idempotency
 from chatbot.api.endpoints import COMMON_PROBLEMS
@@ -82,7 +82,7 @@ def update_intent(request: HttpRequest, name: str, body: IntentPatch):
 def delete_intent(request: HttpRequest, name: str):
     """Delete an intent with its examples and responses. Scope: admin."""
     _intent(name).delete()
-    return 204, None
+    return Status(204, None)
 
 
 @router.get("/intents/{name}/examples", response={200: list[ExampleOut], **PROBLEMS}, auth=auth.read)
@@ -106,4 +106,4 @@ def delete_example(request: HttpRequest, example_id: int):
     deleted, _ = TrainingExample.objects.filter(pk=example_id).delete()
     if not deleted:
         raise ApiProblem(404, "not_found", "No such example.")
-    return 204, None
+    return Status(204, None)
