@@ -59,7 +59,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, UUID]:
         raise ApiProblem(400, "invalid_cursor", "The cursor is not one this API handed out.") from None
 
 
-@router.get("/conversations", response={200: ConversationPage, 400: Problem, **COMMON_PROBLEMS}, auth=auth.read)
+@router.get("/conversations", response={200: ConversationPage, **COMMON_PROBLEMS}, auth=auth.read)
 def list_conversations(request: HttpRequest, filters: Query[ConversationFilters]):
     """Newest first, `limit` (1 to 100) a page; follow `next_cursor` for the rest. Scope: read.
 
