@@ -9,7 +9,7 @@ from typing import Literal
 from uuid import UUID
 
 from django.db.models import Q
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 
 from chatbot.api import actions, auth, idempotency
@@ -79,12 +79,16 @@ def list_conversations(request: HttpRequest, filters: Query[ConversationFilters]
         rows = rows.filter(created_at__lt=filters.created_before)
     if filters.cursor:
         created_at, pk = _decode_cursor(filters.cursor)
-        rows = rows.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=pk))
+        # (created_at, id) < (cursor): the first condition bounds the index scan, the second breaks ties.
+        rows = rows.filter(created_at__lte=created_at).filter(Q(created_at__lt=created_at) | Q(pk__lt=pk))
     page = list(rows.order_by("-created_at", "-id").values(*LIST_FIELDS)[: filters.limit + 1])
     more = len(page) > filters.limit
     page = page[: filters.limit]
     next_cursor = _encode_cursor(page[-1]["created_at"], page[-1]["id"]) if more else None
-    return {"items": page, "next_cursor": next_cursor}
+    # Validated and written as JSON in one pass by pydantic-core: a page of 100 costs
+    # a fraction of ninja's default (validate, dump to dicts, then json.dumps in Python).
+    body = ConversationPage.model_validate({"items": page, "next_cursor": next_cursor}).model_dump_json()
+    return HttpResponse(body, content_type="application/json")
 
 
 def _conversation(conversation_id: UUID) -> Conversation:

@@ -1,12 +1,17 @@
-"""The index the API's conversation list pages along: newest first, keyset on (created_at, id).
+"""The indexes the API's conversation list pages along: newest first, keyset on
+(created_at, id), alone or after an equality filter on status or assigned agent.
 
-Created from this app so the conversations app's models stay untouched; it can move
-into Conversation.Meta.indexes (same name) when that app next changes its schema.
+Created from this app so the conversations app's models stay untouched; they can move
+into Conversation.Meta.indexes (same names) when that app next changes its schema.
 """
 
 from django.db import migrations
 
-INDEX = "api_conversation_created_id"
+INDEXES = {
+    "api_conversation_created_id": "created_at DESC, id DESC",
+    "api_conversation_status_created_id": "status, created_at DESC, id DESC",
+    "api_conversation_agent_created_id": "assigned_agent_id, created_at DESC, id DESC",
+}
 
 
 class Migration(migrations.Migration):
@@ -14,7 +19,8 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunSQL(
-            f"CREATE INDEX IF NOT EXISTS {INDEX} ON conversations_conversation (created_at DESC, id DESC)",
-            f"DROP INDEX IF EXISTS {INDEX}",
+            f"CREATE INDEX IF NOT EXISTS {name} ON conversations_conversation ({columns})",
+            f"DROP INDEX IF EXISTS {name}",
         )
+        for name, columns in INDEXES.items()
     ]
