@@ -199,7 +199,7 @@ class Receiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
-def bench_webhooks(events: int, fail_rate: float, timeout: float) -> None:
+def bench_webhooks(events: int, fail_rate: float, timeout: float, concurrency: int) -> None:
     import redis
 
     from chatbot.webhooks import services
@@ -212,7 +212,7 @@ def bench_webhooks(events: int, fail_rate: float, timeout: float) -> None:
     env = {**os.environ, **BENCH_ENV}
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "chatbot", "worker", "-Q", "default", "--pool", "threads",
-         "--concurrency", "4", "--loglevel", "WARNING", "--without-mingle", "--without-gossip"],
+         "--concurrency", str(concurrency), "--loglevel", "WARNING", "--without-mingle", "--without-gossip"],
         cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     try:
@@ -234,7 +234,10 @@ def bench_webhooks(events: int, fail_rate: float, timeout: float) -> None:
     lost = set(emitted) - got
     deliveries = Delivery.objects.filter(subscription=subscription)
     attempts = sum(deliveries.values_list("attempts", flat=True))
-    print(f"webhook fan-out: {events} events to a local receiver failing {fail_rate:.0%} of requests with 500")
+    print(
+        f"webhook fan-out: {events} events to a local receiver failing {fail_rate:.0%} of requests with 500, "
+        f"one worker process with {concurrency} threads"
+    )
     print(f"  recorded {events} events in {emit_s:.2f} s ({events / emit_s:.0f}/s)")
     print(f"  delivered {len(got)}/{events} in {elapsed:.2f} s: {len(got) / elapsed:.0f} events/s")
     print(f"  lost {len(lost)}, received twice {len(receiver.ids) - len(got)}, answered 500: {receiver.failed}")
@@ -253,6 +256,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--fail-rate", type=float, default=0.1)
     parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument("--concurrency", type=int, default=4, help="worker threads (production: 4)")
     parser.add_argument("--skip-list", action="store_true")
     parser.add_argument("--skip-webhooks", action="store_true")
     args = parser.parse_args()
@@ -275,7 +279,7 @@ def main() -> None:
             for kind, values in results[measure].items():
                 print(f"    {kind:<18} {percentiles(values)}")
     if not args.skip_webhooks:
-        bench_webhooks(args.events, args.fail_rate, args.timeout)
+        bench_webhooks(args.events, args.fail_rate, args.timeout, args.concurrency)
 
 
 if __name__ == "__main__":

@@ -80,10 +80,11 @@ def attempt(delivery_id: int) -> float | None:
     if outcome.ok:
         delivery.status = Delivery.Status.SUCCEEDED
         delivery.next_attempt_at = None
-        delivery.save(update_fields=["status", "last_status_code", "last_error", "next_attempt_at"])
-        Subscription.objects.filter(pk=delivery.subscription_id).exclude(consecutive_failures=0).update(
-            consecutive_failures=0
-        )
+        with transaction.atomic():  # one commit, not two
+            delivery.save(update_fields=["status", "last_status_code", "last_error", "next_attempt_at"])
+            Subscription.objects.filter(pk=delivery.subscription_id).exclude(consecutive_failures=0).update(
+                consecutive_failures=0
+            )
         return None
     delay = max(backoff_s(delivery.attempts), outcome.retry_after_s or 0)
     delay = min(delay, settings.WEBHOOK_RETRY_MAX_DELAY_S)
@@ -94,8 +95,9 @@ def attempt(delivery_id: int) -> float | None:
         return delay
     delivery.status = Delivery.Status.FAILED
     delivery.next_attempt_at = None
-    delivery.save(update_fields=["status", "last_status_code", "last_error", "next_attempt_at"])
-    _count_failed_event(delivery.subscription_id)
+    with transaction.atomic():
+        delivery.save(update_fields=["status", "last_status_code", "last_error", "next_attempt_at"])
+        _count_failed_event(delivery.subscription_id)
     return None
 
 
@@ -115,7 +117,8 @@ def _count_failed_event(subscription_id: int) -> None:
         is_active=False, disabled_at=timezone.now(), disabled_reason=reason
     )
     if disabled:  # exactly one worker gets here, so one email
-        _email_admins(Subscription.objects.get(pk=subscription_id), reason)
+        subscription = Subscription.objects.get(pk=subscription_id)
+        transaction.on_commit(lambda: _email_admins(subscription, reason))
 
 
 def _email_admins(subscription: Subscription, reason: str) -> None:
