@@ -329,6 +329,8 @@ API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="600/m").strip()
 if not re.fullmatch(r"\d+/\d*[smhd]", API_RATE_LIMIT):
     raise ImproperlyConfigured(f"API_RATE_LIMIT {API_RATE_LIMIT!r} is not a rate. Set it like 600/m or 50/s.")
 API_CALL_LOG = _env_or_fail(env.bool, "API_CALL_LOG", "Set API_CALL_LOG to 1 or 0.", default=True)
+# Call-log rows older than this are deleted every night (idempotency keys after a day).
+API_CALL_LOG_DAYS = _env_or_fail(env.int, "API_CALL_LOG_DAYS", "Set it to a number of days.", default=90)
 WEBHOOK_TIMEOUT_S = _env_or_fail(env.float, "WEBHOOK_TIMEOUT_S", "Set it to a number of seconds.", default=10.0)
 # Failed deliveries (timeouts, connection errors, 5xx, 429) are retried for this long...
 WEBHOOK_RETRY_FOR_S = _env_or_fail(env.int, "WEBHOOK_RETRY_FOR_S", "Set it to a number of seconds.", default=86400)
@@ -349,3 +351,4 @@ CELERY_BEAT_SCHEDULE["webhook-retry-sweep"] = {
     "task": "chatbot.webhooks.tasks.retry_due_deliveries",
     "schedule": 300.0,
 }
+CELERY_BEAT_SCHEDULE["api-purge"] = {"task": "chatbot.api.tasks.purge_old_records", "schedule": 86400.0}

@@ -170,3 +170,24 @@ def test_admin_revokes_a_token(client, admin, reader):
     row = ApiToken.objects.get()
     client.post("/admin/api/apitoken/", {"action": "revoke", "_selected_action": [row.pk]})
     assert_problem(reader.get("/api/v1/intents"), 401, "token_revoked")
+
+
+def test_old_call_log_rows_and_idempotency_keys_are_purged(writer, world, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from chatbot.api.models import IdempotentRequest
+    from chatbot.api.tasks import purge_old_records
+
+    settings.API_CALL_LOG_DAYS = 30
+    url = f"/api/v1/conversations/{world['conversation']}/notes"
+    for key in ("old", "new"):
+        writer.post(url, {"text": key}, headers={"Idempotency-Key": key})
+    IdempotentRequest.objects.filter(key="old").update(created_at=timezone.now() - timedelta(hours=25))
+    ApiCall.objects.filter(pk=ApiCall.objects.order_by("id").first().pk).update(
+        created_at=timezone.now() - timedelta(days=31)
+    )
+    purge_old_records()
+    assert list(IdempotentRequest.objects.values_list("key", flat=True)) == ["new"]
+    assert ApiCall.objects.count() == 1
