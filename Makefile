@@ -10,7 +10,7 @@ export DJANGO_SETTINGS_MODULE := chatbot.settings
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test setup lint bench-chat bench-nlu bench-replies clean
+.PHONY: run test setup lint bench-chat bench-nlu bench-replies bench-api clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ bench-nlu: setup
 
 bench-replies: setup
 	$(PY) bench/replies_sgd.py
+
+# Needs DATABASE_URL (PostgreSQL) and REDIS_URL.
+bench-api: setup
+	$(PY) bench/api.py
 
 clean:
 	rm -rf $(VENV) var staticfiles test-artifacts

@@ -292,3 +292,35 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
+
+# --- REST API and webhooks (docs/api.md) ---------------------------------------
+
+INSTALLED_APPS += ["ninja", "chatbot.api", "chatbot.webhooks"]
+# Logs every /api/v1/ call and answers its errors as problem documents.
+MIDDLEWARE += ["chatbot.api.middleware.ApiCallLogMiddleware"]
+# Calls per token (django-ratelimit, on the shared cache): "600/m", "50/s", "10000/h".
+API_RATE_LIMIT = env_str("API_RATE_LIMIT", default="600/m")
+if not re.fullmatch(r"\d+/\d*[smhd]", API_RATE_LIMIT):
+    raise ImproperlyConfigured(f"API_RATE_LIMIT {API_RATE_LIMIT!r} is not a rate. Set it like 600/m or 50/s.")
+API_CALL_LOG = env_bool("API_CALL_LOG", default=True)
+# Call-log rows older than this are deleted every night (idempotency keys after a day).
+API_CALL_LOG_DAYS = env_int("API_CALL_LOG_DAYS", default=90, minimum=1, unit="days")
+WEBHOOK_TIMEOUT_S = env_float("WEBHOOK_TIMEOUT_S", default=10.0, minimum=0.5, maximum=60.0, unit="seconds")
+# Failed deliveries (timeouts, connection errors, 5xx, 429) are retried for this long...
+WEBHOOK_RETRY_FOR_S = env_int("WEBHOOK_RETRY_FOR_S", default=86400, minimum=0, unit="seconds")
+# ...after base·2^(n-1) seconds (with jitter), at most WEBHOOK_RETRY_MAX_DELAY_S apart.
+WEBHOOK_RETRY_BASE_S = env_float("WEBHOOK_RETRY_BASE_S", default=30.0, minimum=0.01, unit="seconds")
+WEBHOOK_RETRY_MAX_DELAY_S = env_float("WEBHOOK_RETRY_MAX_DELAY_S", default=3600.0, minimum=0.01, unit="seconds")
+if WEBHOOK_RETRY_MAX_DELAY_S >= CELERY_VISIBILITY_TIMEOUT:
+    raise ImproperlyConfigured("WEBHOOK_RETRY_MAX_DELAY_S must be below CELERY_VISIBILITY_TIMEOUT.")
+# A subscription whose events failed this many times in a row is disabled and admins get an email (0: never).
+WEBHOOK_DISABLE_AFTER_FAILURES = env_int(
+    "WEBHOOK_DISABLE_AFTER_FAILURES", default=10, minimum=0, unit="failed events in a row (0: never)"
+)
+# Off: webhook URLs resolving to loopback, private or link-local addresses are refused (SSRF).
+WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
+CELERY_BEAT_SCHEDULE["webhook-retry-sweep"] = {
+    "task": "chatbot.webhooks.tasks.retry_due_deliveries",
+    "schedule": 300.0,
+}
+CELERY_BEAT_SCHEDULE["api-purge"] = {"task": "chatbot.api.tasks.purge_old_records", "schedule": 86400.0}

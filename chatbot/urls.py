@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from chatbot.api.api import api
 from chatbot.conversations import views
 
 urlpatterns = [
@@ -9,4 +10,5 @@ urlpatterns = [
     path("api/widget/sessions", views.create_session, name="widget-session"),
     path("admin/", admin.site.urls),
     path("agent/", include("chatbot.agents.urls")),
+    path("api/v1/", api.urls),
 ]

@@ -16,7 +16,7 @@ from chatbot.conversations.services.bot import (
     answer_visitor_message,
     visitor_message_answered,
 )
-from chatbot.conversations.services.feedback import identify, record_rating, record_thumbs
+from chatbot.conversations.services.feedback import identify, rating_recorded, record_rating, record_thumbs
 from chatbot.conversations.services.handoff import (
     HANDOFF_TEXT,
     NO_AGENT_TEXT,
@@ -72,4 +72,5 @@ __all__ = [
     "start_session",
     "status_event",
     "visitor_message_answered",
+    "rating_recorded",
 ]

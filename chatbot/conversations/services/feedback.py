@@ -4,10 +4,15 @@ a rating of the conversation, and who they are."""
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.dispatch import Signal
 
 from chatbot.conversations.models import Conversation, Message, Visitor
 from chatbot.conversations.services.protocol import ProtocolError
 from chatbot.nlu.models import Feedback
+
+# Sent after a visitor's rating is stored (conversation_id, score): the rating is written
+# with a conditional update, which sends no post_save. Webhooks listen to it.
+rating_recorded = Signal()
 
 
 def record_thumbs(conversation: Conversation, message_id: object, value: object) -> Feedback:
@@ -35,6 +40,7 @@ def record_rating(conversation: Conversation, score: object) -> None:
     if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
         raise ProtocolError("invalid_rating", "score must be a whole number from 1 to 5.")
     Conversation.objects.filter(pk=conversation.pk).update(csat=score)
+    rating_recorded.send(sender=Conversation, conversation_id=conversation.pk, score=score)
 
 
 def identify(conversation: Conversation, name: object, email: object) -> None:
