@@ -20,4 +20,6 @@ def _extensions() -> list:
 
 
 if __name__ == "__main__":
-    sys.exit(main(extra=_extensions()))
+    from .knowledge.cli import register as register_knowledge  # kb-eval
+
+    sys.exit(main(extra=[*_extensions(), register_knowledge]))
