@@ -109,7 +109,9 @@ def part_quality(args) -> dict:
     index.with_threshold(threshold, rule)
     result = report(ask_all(index, test), threshold)
     print(f"\nchosen on validation: {best}, threshold {threshold:.4f} ({rule})")
-    print(f"demo help center: {len(articles)} articles, {len(index.passage_article)} passages, built in {build_s:.1f} s")
+    print(
+        f"demo help center: {len(articles)} articles, {len(index.passage_article)} passages, built in {build_s:.1f} s"
+    )
     print(f"TEST half of the dev set ({len(test)} questions):")
     print(format_report(result))
     return {"chosen": best, "threshold": threshold, "validation_hit@1_int8": h_int8, "validation_hit@1_float32": h_f32,

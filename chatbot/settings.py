@@ -75,6 +75,9 @@ INSTALLED_APPS = [
     "chatbot.conversations",
     "chatbot.agents",
     "chatbot.replies",
+    # --- knowledge base (issue 16) ---
+    "chatbot.knowledge",
+    # --- end knowledge base ---
 ]
 
 MIDDLEWARE = [

@@ -16,7 +16,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--questions (unless --threshold is given) and reports on the other part (on all of them with "
         "--threshold): hit@1, hit@3, MRR, answered right/wrong/abstained, latency.",
     )
-    kb.add_argument("--articles", required=True, type=Path, help="folder of .md articles (file name = id) or CSV/JSONL FAQ")
+    kb.add_argument(
+        "--articles", required=True, type=Path, help="folder of .md articles (file name = id) or CSV/JSONL FAQ"
+    )
     kb.add_argument("--questions", required=True, type=Path, help="CSV question,article_id (empty id = unanswerable)")
     kb.add_argument("--json", type=Path, help="also write the report as JSON here")
     kb.add_argument("--threshold", type=float, help="abstention threshold (default: chosen on a split of --questions)")

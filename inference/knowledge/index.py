@@ -273,9 +273,7 @@ class KnowledgeIndex:
                 continue
             seen.add(art)
             meta = self.articles[art]
-            hits.append(
-                Hit(meta["id"], meta["title"], meta["url"], row, score, float(dense[row]), float(lexical[row]))
-            )
+            hits.append(Hit(meta["id"], meta["title"], meta["url"], row, score, float(dense[row]), float(lexical[row])))
             if len(hits) == k:
                 break
         return hits
@@ -318,4 +316,3 @@ class KnowledgeIndex:
         self.config.threshold = float(threshold)
         self.config.threshold_rule = rule
         return self
-

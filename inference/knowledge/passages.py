@@ -179,7 +179,9 @@ def split_article(article: Article, min_words: int = 60, max_words: int = 200) -
         heading, text = chunks[i]
         while _words(text) < min_words and i + 1 < len(chunks):
             next_heading, next_text = chunks[i + 1]
-            joined = f"{text} {_with_stop(next_heading)} {next_text}" if next_heading != heading else f"{text} {next_text}"
+            joined = (
+                f"{text} {_with_stop(next_heading)} {next_text}" if next_heading != heading else f"{text} {next_text}"
+            )
             if _words(joined) > max_words:
                 break
             text, i = joined.replace("  ", " "), i + 1

@@ -161,7 +161,9 @@ def faq_articles(name: str, raw: bytes) -> list[Article]:
         if url and not url.startswith(("http://", "https://")):
             raise KnowledgeDataError(f"{name} line {line}: url must start with http:// or https://")
         article_id = str(row.get("id") or number).strip()
-        articles.append(Article(id=article_id, title=question, body=answer, url=url, locale=str(row.get("locale") or "en")))
+        articles.append(
+            Article(id=article_id, title=question, body=answer, url=url, locale=str(row.get("locale") or "en"))
+        )
     if not articles:
         raise KnowledgeDataError(f"{name}: the FAQ has no entries")
     return articles
