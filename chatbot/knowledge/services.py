@@ -23,6 +23,7 @@ from inference.knowledge.sources import (
     faq_articles,
 )
 
+DEMO_HELP_CENTER = Path(__file__).resolve().parent / "demo" / "help_center"
 ARTICLE_SUFFIXES = MARKDOWN_SUFFIXES + HTML_SUFFIXES
 MAX_FILE_BYTES = 5 * 2**20
 MAX_ARCHIVE_BYTES = 100 * 2**20  # uncompressed, all entries together
@@ -192,3 +193,10 @@ def published_articles(locale: str | None = None) -> list[IndexArticle]:
     if locale:
         qs = qs.filter(locale=locale)
     return [a.as_index_article() for a in qs.order_by("locale", "slug")]
+
+
+def import_demo_help_center() -> ImportReport | None:
+    """The demo store's help center, on a first run only (None when articles exist)."""
+    if Article.objects.exists():
+        return None
+    return import_articles(read_path(DEMO_HELP_CENTER))

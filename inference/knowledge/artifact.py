@@ -20,8 +20,16 @@ ARTICLES_FILE = "articles.json"
 VECTORS_FILE = "vectors.npy"
 SCALES_FILE = "vector_scales.npy"
 PASSAGE_ARTICLE_FILE = "passage_article.npy"
+PASSAGE_OFFSETS_FILE = "passage_offsets.npy"
 BM25_DIR = "bm25"
-REQUIRED_FILES = (CONFIG_FILE, PASSAGES_FILE, ARTICLES_FILE, VECTORS_FILE, PASSAGE_ARTICLE_FILE)
+REQUIRED_FILES = (
+    CONFIG_FILE,
+    PASSAGES_FILE,
+    PASSAGE_OFFSETS_FILE,
+    ARTICLES_FILE,
+    VECTORS_FILE,
+    PASSAGE_ARTICLE_FILE,
+)
 
 
 def articles_fingerprint(articles: Sequence[Article]) -> str:

@@ -22,6 +22,7 @@ from .artifact import (
     BM25_DIR,
     CONFIG_FILE,
     PASSAGE_ARTICLE_FILE,
+    PASSAGE_OFFSETS_FILE,
     PASSAGES_FILE,
     SCALES_FILE,
     VECTORS_FILE,
@@ -159,7 +160,8 @@ class KnowledgeIndex:
             if self.scales is not None:
                 np.save(tmp / SCALES_FILE, self.scales, allow_pickle=False)
             np.save(tmp / PASSAGE_ARTICLE_FILE, self.passage_article, allow_pickle=False)
-            write_passages(tmp / PASSAGES_FILE, [self.passages[i] for i in range(len(self.passage_article))])
+            starts = write_passages(tmp / PASSAGES_FILE, [self.passages[i] for i in range(len(self.passage_article))])
+            np.save(tmp / PASSAGE_OFFSETS_FILE, starts, allow_pickle=False)
             write_json(tmp / ARTICLES_FILE, self.articles)
             write_json(tmp / CONFIG_FILE, self.index_config().to_dict())
 
@@ -210,7 +212,10 @@ class KnowledgeIndex:
         scales = np.load(path / SCALES_FILE, allow_pickle=False) if (path / SCALES_FILE).is_file() else None
         passage_article = np.load(path / PASSAGE_ARTICLE_FILE, allow_pickle=False)
         articles = json.loads((path / ARTICLES_FILE).read_text(encoding="utf-8"))
-        store = PassageStore(path / PASSAGES_FILE)
+        try:
+            store = PassageStore(path / PASSAGES_FILE, np.load(path / PASSAGE_OFFSETS_FILE, allow_pickle=False))
+        except ValueError as exc:
+            raise ArtifactError(f"{path} is damaged: {exc}") from None
         if len(store) != len(passage_article) or vectors.shape[0] != len(passage_article):
             raise ArtifactError(f"{path} is damaged: passages, vectors and BM25 rows disagree")
         return cls(config, encoder, bm25, vectors, scales, store, passage_article, articles, index_id)

@@ -12,23 +12,26 @@ import numpy as np
 from .passages import Passage
 
 
-def write_passages(path: Path, passages: list[Passage]) -> None:
-    with path.open("w", encoding="utf-8") as fh:
+def write_passages(path: Path, passages: list[Passage]) -> np.ndarray:
+    """Write one JSON line per passage; returns the byte offset where each line
+    starts, plus the file's length (saved beside it, so loading reads no text)."""
+    starts = [0]
+    with path.open("wb") as fh:
         for p in passages:
-            fh.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
+            line = (json.dumps(p.to_dict(), ensure_ascii=False) + "\n").encode("utf-8")
+            fh.write(line)
+            starts.append(starts[-1] + len(line))
+    return np.array(starts, dtype=np.int64)
 
 
 class PassageStore:
-    def __init__(self, path: Path) -> None:
-        self._fh = path.open("rb")
+    def __init__(self, path: Path, starts: np.ndarray) -> None:
         size = path.stat().st_size
-        if size == 0:
-            self._mm = None
-            self._starts = np.zeros(1, dtype=np.int64)
-            return
-        self._mm = mmap.mmap(self._fh.fileno(), 0, access=mmap.ACCESS_READ)
-        ends = np.flatnonzero(np.frombuffer(self._mm, dtype=np.uint8) == 10)  # one "\n" per passage
-        self._starts = np.concatenate(([0], ends + 1)).astype(np.int64)
+        if len(starts) < 1 or int(starts[-1]) != size or np.any(np.diff(starts) <= 0):
+            raise ValueError(f"{path}: passage offsets do not match the file")
+        self._fh = path.open("rb")
+        self._mm = mmap.mmap(self._fh.fileno(), 0, access=mmap.ACCESS_READ) if size else None
+        self._starts = starts
 
     def __len__(self) -> int:
         return len(self._starts) - 1

@@ -217,3 +217,10 @@ def test_admin_upload_is_closed_to_non_staff(client, stranger):
     response = client.post("/admin/knowledge/article/import/", {"files": []})
     assert response.status_code == 302 and "/login/" in response["Location"]
     assert not Article.objects.exists()
+
+
+@pytest.mark.django_db
+def test_demo_help_center_is_imported_once():
+    report = services.import_demo_help_center()
+    assert len(report.created) >= 25
+    assert services.import_demo_help_center() is None
