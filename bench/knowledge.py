@@ -98,6 +98,10 @@ def part_quality(args) -> dict:
     print("validation grid (settings, hit@1, answered right at its threshold), best first:")
     for settings, h1, right in rows[:8]:
         print(f"  {settings}  hit@1 {h1:.4f}  right {right:.4f}")
+    print("the abstention score's margin weight, best of the rest of the grid for each:")
+    for margin in sorted({r[0]["margin_weight"] for r in rows}):
+        settings, h1, right = next(r for r in rows if r[0]["margin_weight"] == margin)
+        print(f"  margin weight {margin}: {settings}  hit@1 {h1:.4f}  right {right:.4f}")
     for key, value in best.items():
         setattr(index.config, key, value)
     # Compact vectors: int8 is kept only if validation hit@1 is within 1 point of float32.

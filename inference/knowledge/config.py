@@ -32,7 +32,7 @@ class KnowledgeConfig:
     # question's best BM25 score. "rrf": reciprocal rank fusion, dense_weight /
     # (rrf_k + dense rank) + (1 - dense_weight) / (rrf_k + BM25 rank).
     fusion: Fusion = "weighted"
-    lexical_weight: float = 0.5
+    lexical_weight: float = 0.3
     rrf_k: int = 60
     dense_weight: float = 0.5
     candidates: int = 50  # passages taken from each list before fusing
@@ -41,7 +41,7 @@ class KnowledgeConfig:
     # passage, or "fused", its fusion score; plus margin_weight * (its fusion score
     # - the second article's).
     abstain_score: AbstainScore = "dense"
-    margin_weight: float = 1.0
+    margin_weight: float = 4.0
     answer_sentences: int = 3
     answer_max_words: int = 70
     threshold: float = 0.0  # answers below it abstain; set on validation questions

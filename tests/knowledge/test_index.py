@@ -63,7 +63,7 @@ def test_threshold_chosen_on_labelled_questions_makes_the_index_abstain(tiny_ind
     ]
     from inference.knowledge import ask_all
 
-    threshold, rule = choose_threshold(ask_all(tiny_index, validation), max_wrong_rate=0.0, min_declined=1.0)
+    threshold, rule = choose_threshold(ask_all(tiny_index, validation), max_wrong_rate=0.0, min_declined=1.0, z=0)
     assert "lowest threshold" in rule
     tiny_index.with_threshold(threshold, rule)
     try:
@@ -82,16 +82,35 @@ def _outcome(score: float, right: bool, answerable: bool = True) -> Outcome:
 def test_choose_threshold_takes_the_lowest_threshold_meeting_both_limits():
     outcomes = [_outcome(0.9, True), _outcome(0.8, True), _outcome(0.7, False), _outcome(0.6, True)]
     outcomes += [_outcome(0.5, False, answerable=False), _outcome(0.3, False, answerable=False)]
-    threshold, _ = choose_threshold(outcomes, max_wrong_rate=0.0, min_declined=1.0)
+    threshold, _ = choose_threshold(outcomes, max_wrong_rate=0.0, min_declined=1.0, z=0)
     # 0.7 (a wrong article) must be declined, so answering starts above it: halfway to 0.8.
     assert threshold == pytest.approx(0.75)
-    threshold, _ = choose_threshold(outcomes, max_wrong_rate=0.2, min_declined=1.0)
+    threshold, _ = choose_threshold(outcomes, max_wrong_rate=0.2, min_declined=1.0, z=0)
     assert threshold == pytest.approx(0.55)  # one wrong answer of six allowed; both unanswerable declined
+
+
+def test_choose_threshold_asks_a_small_sample_for_a_margin():
+    # 1 wrong answer in 40 is 2.5 %, under a 5 % limit; but 40 questions cannot show
+    # that the rate on new questions stays under 5 %, so the bound answers fewer.
+    outcomes = [_outcome(1.0 - i / 100, True) for i in range(39)] + [_outcome(0.5, False)]
+    outcomes += [_outcome(0.45 - i / 100, True) for i in range(40)]
+    sample, _ = choose_threshold(outcomes, max_wrong_rate=0.05, min_declined=0.8, z=0)
+    bounded, rule = choose_threshold(outcomes, max_wrong_rate=0.05, min_declined=0.8)
+    assert sample < 0.45 and bounded == pytest.approx((0.62 + 0.5) / 2) and "Wilson" in rule
+
+
+def test_wilson_bounds_contain_the_rate_and_narrow_with_more_questions():
+    from inference.knowledge.evaluation import wilson_bounds
+
+    low, high = wilson_bounds(9, 10)
+    assert low < 0.9 < high
+    low_more, high_more = wilson_bounds(90, 100)
+    assert low < low_more < 0.9 < high_more < high
 
 
 def test_choose_threshold_falls_back_to_most_right_minus_wrong():
     outcomes = [_outcome(0.9, False), _outcome(0.8, True), _outcome(0.7, True)]
-    threshold, rule = choose_threshold(outcomes, max_wrong_rate=0.0, min_declined=1.0)
+    threshold, rule = choose_threshold(outcomes, max_wrong_rate=0.0, min_declined=1.0, z=0)
     assert threshold == pytest.approx(0.7) and "no threshold met" in rule
 
 
