@@ -29,6 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_kb_eval(args: argparse.Namespace) -> int:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # the report, not the weight-loading chatter
+    hf_logging.disable_progress_bar()
+
     from .evaluation import ask_all, choose_threshold, format_report, report, split_questions
     from .index import KnowledgeIndex
     from .sources import load_articles, load_questions
