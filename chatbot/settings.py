@@ -62,8 +62,9 @@ INSTALLED_APPS = [
     "chatbot.conversations",
     "chatbot.agents",
     "chatbot.replies",
-    "chatbot.modelops",
-    "chatbot.demo",  # the model-version lifecycle shared by every model kind, and its audit trail
+    "chatbot.modelops",  # the model-version lifecycle shared by every model kind, and its audit trail
+    "chatbot.demo",  # the demo store's first run
+    "chatbot.knowledge",  # the help center: articles, passages, the knowledge index
 ]
 
 MIDDLEWARE = [

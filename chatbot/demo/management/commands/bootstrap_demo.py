@@ -4,6 +4,7 @@ reply model when none is active."""
 from django.core.management.base import BaseCommand, CommandError
 
 from chatbot.agents.demo import add_starter_canned_responses
+from chatbot.knowledge import services as knowledge
 from chatbot.nlu import services
 from chatbot.nlu.management.commands.train_model import train_with_progress_bar
 from chatbot.nlu.models import Intent, ModelVersion
@@ -18,6 +19,8 @@ class Command(BaseCommand):
         if not Intent.objects.exists():
             report = services.import_intents_yaml(services.DEMO_INTENTS, source="demo")
             self.stdout.write(f"Imported the demo store's intents: {report}")
+        if report := knowledge.import_demo_help_center():
+            self.stdout.write(f"Imported the demo help center: {report}")
         if added := add_starter_canned_responses():
             self.stdout.write(f"Added {added} starter canned responses for the demo.")
         self.intent_model()

@@ -1,0 +1,43 @@
+"""Knowledge-base answers: help-center articles split into passages, a hybrid
+BM25 + dense index, extracted and cited answers, and a score to abstain on.
+Plain Python (no Django); the product's app is chatbot.knowledge."""
+
+from .answer import extract_answer
+from .artifact import verify
+from .config import IndexConfig, KnowledgeConfig
+from .evaluation import ask_all, choose_threshold, format_report, report, split_questions
+from .index import Answer, Hit, KnowledgeIndex
+from .passages import Article, Passage, split_article, split_sentences
+from .sources import (
+    KnowledgeDataError,
+    Question,
+    html_to_markdown,
+    load_articles,
+    load_questions,
+    sanitize_html,
+)
+
+__all__ = [
+    "Answer",
+    "Article",
+    "Hit",
+    "IndexConfig",
+    "KnowledgeConfig",
+    "KnowledgeDataError",
+    "KnowledgeIndex",
+    "Passage",
+    "Question",
+    "ask_all",
+    "choose_threshold",
+    "extract_answer",
+    "format_report",
+    "html_to_markdown",
+    "load_articles",
+    "load_questions",
+    "report",
+    "sanitize_html",
+    "split_article",
+    "split_questions",
+    "split_sentences",
+    "verify",
+]

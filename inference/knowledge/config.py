@@ -1,0 +1,109 @@
+"""Typed configuration of a knowledge index: what to build (KnowledgeConfig) and
+what a built index records about itself (IndexConfig, saved as config.json)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Fusion = Literal["rrf", "weighted"]
+AbstainScore = Literal["dense", "fused"]
+VectorDtype = Literal["int8", "float32"]
+FUSIONS = ("rrf", "weighted")
+ABSTAIN_SCORES = ("dense", "fused")
+VECTOR_DTYPES = ("int8", "float32")
+INDEX_KIND = "knowledge-index"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class KnowledgeConfig:
+    """Settings of the index. The defaults were chosen on the validation half of the
+    demo dev set (bench/knowledge.py), never on its test half."""
+
+    base_model: str | None = None  # None: $INTENT_BASE_MODEL, else the bundled MiniLM
+    max_length: int = 128  # encoder tokens per passage (MiniLM was trained on 128)
+    min_words: int = 60
+    max_words: int = 200
+    bm25_k1: float = 1.2
+    bm25_b: float = 0.75
+    # Fusion of the two rankings. "weighted": cosine + lexical_weight * BM25 / the
+    # question's best BM25 score. "rrf": reciprocal rank fusion, dense_weight /
+    # (rrf_k + dense rank) + (1 - dense_weight) / (rrf_k + BM25 rank).
+    fusion: Fusion = "weighted"
+    lexical_weight: float = 0.3
+    rrf_k: int = 60
+    dense_weight: float = 0.5
+    candidates: int = 50  # passages taken from each list before fusing
+    vector_dtype: VectorDtype = "int8"  # int8 rows with one float32 scale each
+    # Abstention score of the best hit: "dense", the cosine of the question and its
+    # passage, or "fused", its fusion score; plus margin_weight * (its fusion score
+    # - the second article's).
+    abstain_score: AbstainScore = "dense"
+    margin_weight: float = 4.0
+    answer_sentences: int = 3
+    answer_max_words: int = 70
+    threshold: float = 0.0  # answers below it abstain; set on validation questions
+    threshold_rule: str = "not chosen (answers everything)"
+    batch_size: int = 32
+    threads: int | None = None  # None: $INFERENCE_THREADS, else all cores
+    device: str | None = None
+
+    def validate(self) -> None:
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, got {self.fusion!r}")
+        if self.abstain_score not in ABSTAIN_SCORES:
+            raise ValueError(f"abstain_score must be one of {', '.join(ABSTAIN_SCORES)}, got {self.abstain_score!r}")
+        if self.vector_dtype not in VECTOR_DTYPES:
+            raise ValueError(f"vector_dtype must be one of {', '.join(VECTOR_DTYPES)}, got {self.vector_dtype!r}")
+        if not 0 < self.min_words <= self.max_words:
+            raise ValueError("need 0 < min_words <= max_words")
+        if not 0.0 <= self.dense_weight <= 1.0:
+            raise ValueError("dense_weight must be between 0 and 1")
+        if self.answer_sentences < 1 or self.candidates < 1:
+            raise ValueError("answer_sentences and candidates must be >= 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> KnowledgeConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class IndexConfig:
+    """Everything needed to trust and reload a built index, saved in config.json."""
+
+    settings: dict[str, Any]  # the KnowledgeConfig it was built with (threshold included)
+    base_model: str
+    base_model_sha256: str
+    hidden_size: int
+    passages: int
+    articles: int
+    articles_sha256: str  # over the articles' ids, titles, urls and bodies
+    kind: str = INDEX_KIND
+    format_version: int = FORMAT_VERSION
+    versions: dict[str, str] = field(default_factory=dict)
+    created_at: str = ""
+
+    @property
+    def knowledge(self) -> KnowledgeConfig:
+        return KnowledgeConfig.from_dict(self.settings)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IndexConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        missing = {
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        } - set(data)
+        if missing:
+            raise KeyError(", ".join(sorted(missing)))
+        return cls(**{k: v for k, v in data.items() if k in names})
