@@ -160,7 +160,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A task that is still unacknowledged after this many seconds (its worker
 # died) is given to another worker: it must be above the longest task, training.
-CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", default=7200, minimum=60, unit="seconds")
+# (The fault tests set a few seconds, so a killed worker's task comes back at once.)
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", default=7200, minimum=2, unit="seconds")
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
     # Look for tasks whose worker died every quarter of the timeout (at most a
@@ -173,7 +174,7 @@ if EMBEDDED:
     CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = 0.005
 CELERY_TRAINING_TIME_LIMIT = env_int(
     "CELERY_TRAINING_TIME_LIMIT",
-    default=CELERY_VISIBILITY_TIMEOUT - 60,
+    default=max(1, CELERY_VISIBILITY_TIMEOUT - 60),
     minimum=1,
     maximum=CELERY_VISIBILITY_TIMEOUT - 1,
     unit="seconds (below CELERY_VISIBILITY_TIMEOUT, or a running training is handed to a second worker)",
