@@ -312,9 +312,14 @@ WEBHOOK_TIMEOUT_S = env_float("WEBHOOK_TIMEOUT_S", default=10.0, minimum=0.5, ma
 WEBHOOK_RETRY_FOR_S = env_int("WEBHOOK_RETRY_FOR_S", default=86400, minimum=0, unit="seconds")
 # ...after base·2^(n-1) seconds (with jitter), at most WEBHOOK_RETRY_MAX_DELAY_S apart.
 WEBHOOK_RETRY_BASE_S = env_float("WEBHOOK_RETRY_BASE_S", default=30.0, minimum=0.01, unit="seconds")
-WEBHOOK_RETRY_MAX_DELAY_S = env_float("WEBHOOK_RETRY_MAX_DELAY_S", default=3600.0, minimum=0.01, unit="seconds")
-if WEBHOOK_RETRY_MAX_DELAY_S >= CELERY_VISIBILITY_TIMEOUT:
-    raise ImproperlyConfigured("WEBHOOK_RETRY_MAX_DELAY_S must be below CELERY_VISIBILITY_TIMEOUT.")
+# A delayed task held longer than the visibility timeout would be delivered twice by Redis.
+WEBHOOK_RETRY_MAX_DELAY_S = env_float(
+    "WEBHOOK_RETRY_MAX_DELAY_S",
+    default=min(3600.0, CELERY_VISIBILITY_TIMEOUT / 2),
+    minimum=0.01,
+    maximum=CELERY_VISIBILITY_TIMEOUT - 1,
+    unit="seconds (below CELERY_VISIBILITY_TIMEOUT)",
+)
 # A subscription whose events failed this many times in a row is disabled and admins get an email (0: never).
 WEBHOOK_DISABLE_AFTER_FAILURES = env_int(
     "WEBHOOK_DISABLE_AFTER_FAILURES", default=10, minimum=0, unit="failed events in a row (0: never)"
