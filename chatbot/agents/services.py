@@ -16,6 +16,7 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from chatbot import realtime
+from chatbot.agents import names
 from chatbot.conversations import services as chat
 from chatbot.conversations.models import Conversation, Message
 from chatbot.nlu.models import Feedback, Intent
@@ -46,7 +47,7 @@ def is_agent(user) -> bool:
 
 
 def display_name(user) -> str:
-    return user.get_full_name() or user.get_username()
+    return names.display_name(user)  # never the login name (issue 13)
 
 
 def check_text(text: object) -> str:

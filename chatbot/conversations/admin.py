@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from chatbot.conversations.models import Conversation, Message, Visitor
+from chatbot.privacy.admin import erase_visitor_data, export_visitor_data
 
 
 class MessageInline(admin.TabularInline):
@@ -19,5 +20,7 @@ class ConversationAdmin(admin.ModelAdmin):
 
 @admin.register(Visitor)
 class VisitorAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "email", "created_at", "last_seen_at"]
+    list_display = ["__str__", "email", "identity_verified", "created_at", "last_seen_at"]
     exclude = ["token_hash"]
+    search_fields = ["email", "name", "external_id"]
+    actions = [export_visitor_data, erase_visitor_data]  # privacy (issue 13)

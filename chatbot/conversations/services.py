@@ -16,8 +16,10 @@ from django.utils import timezone
 
 from chatbot import realtime
 from chatbot.agents import presence
+from chatbot.agents.names import display_name as agent_display_name
 from chatbot.conversations.models import Conversation, Message, Visitor, hash_token
 from chatbot.nlu.models import Feedback, Intent, Response
+from chatbot.privacy import tokens
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +70,7 @@ def authenticate(token: object, conversation_id: object = None) -> Conversation 
     if not isinstance(token, str) or not token or len(token) > 200:
         return None
     visitor = Visitor.objects.filter(token_hash=hash_token(token)).first()
-    if visitor is None:
+    if visitor is None or not tokens.token_is_current(visitor):  # tokens expire (issue 13)
         return None
     conversations = visitor.conversations.all()
     if conversation_id is not None:
@@ -382,7 +384,7 @@ def record_rating(conversation: Conversation, score: object) -> None:
     Conversation.objects.filter(pk=conversation.pk).update(csat=score)
 
 
-def identify(conversation: Conversation, name: object, email: object) -> None:
+def identify(conversation: Conversation, name: object, email: object, user_id=None, user_hash=None) -> None:
     from django.core.exceptions import ValidationError
     from django.core.validators import validate_email
 
@@ -397,6 +399,13 @@ def identify(conversation: Conversation, name: object, email: object) -> None:
         except (ValidationError, TypeError):
             raise ProtocolError("invalid_identity", "That email address does not look right.") from None
         fields["email"] = email
+    # Security (issue 13): typed identity is unverified; a signed one is verified.
+    from chatbot.privacy import identity
+
+    try:
+        fields.update(identity.verified_fields(conversation.visitor_id, fields.get("email"), user_id, user_hash))
+    except identity.IdentityRefused as exc:
+        raise ProtocolError(exc.code, str(exc)) from None
     if fields:
         Visitor.objects.filter(pk=conversation.visitor_id).update(**fields)
 
@@ -422,7 +431,7 @@ def message_frame(message: Message) -> dict:
             reply_to=message.reply_to_id,
         )
     if message.sender == Message.Sender.AGENT and message.author is not None:
-        frame["agent_name"] = message.author.get_full_name() or message.author.get_username()
+        frame["agent_name"] = agent_display_name(message.author)
     return frame
 
 
