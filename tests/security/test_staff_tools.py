@@ -11,8 +11,6 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from chatbot.audit.models import AuditEntry
-from chatbot.audit.services import record
 from chatbot.nlu.models import Intent, TrainingExample
 from chatbot.nlu.training_data import ImportFailed, export_training_data, import_training_data
 
@@ -22,6 +20,19 @@ BILLION_LAUGHS = b"""intents:
   description: &a9 [&a8 [&a7 [&a6 [&a5 [&a4 [&a3 [&a2 [&a1 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]]]]]]]]]
   examples: [*a9, *a9, *a9, *a9, *a9, *a9, *a9, *a9, *a9]
 """
+
+
+def audit_entries():
+    # Imported here, so that each test fails on its own on code without the audit log.
+    from chatbot.audit.models import AuditEntry
+
+    return AuditEntry.objects
+
+
+def record(*args, **kwargs):
+    from chatbot.audit.services import record
+
+    return record(*args, **kwargs)
 
 
 def test_a_yaml_alias_bomb_is_refused_before_it_expands(db):
@@ -42,7 +53,7 @@ def test_a_structure_where_text_belongs_is_refused_not_stringified(db):
         import_training_data(content, "yaml")
 
 
-@pytest.mark.parametrize("formula", ["=HYPERLINK(\"http://evil.example\",\"x\")", "+1+1", "-2+3", "@SUM(A1)"])
+@pytest.mark.parametrize("formula", ['=HYPERLINK("http://evil.example","x")', "+1+1", "-2+3", "@SUM(A1)"])
 def test_the_csv_export_never_starts_a_cell_with_a_formula(db, formula):
     intent = Intent.objects.create(name="greet")
     TrainingExample.objects.create(intent=intent, text=formula)
@@ -61,7 +72,9 @@ def test_an_oversized_upload_is_refused_from_its_length_without_reading_it(admin
     for handler in (MemoryFileUploadHandler, TemporaryFileUploadHandler):
         original = handler.receive_data_chunk
         monkeypatch.setattr(
-            handler, "receive_data_chunk", lambda self, data, start, o=original: stored.append(len(data)) or o(self, data, start)
+            handler,
+            "receive_data_chunk",
+            lambda self, data, start, o=original: stored.append(len(data)) or o(self, data, start),
         )
     client = Client()
     client.force_login(admin)
@@ -109,7 +122,7 @@ def test_imports_and_exports_are_in_the_audit_log(admin):
     client.force_login(admin)
     _upload(client, 500)
     client.get(reverse("admin:nlu_intent_export", args=["csv"]))
-    actions = list(AuditEntry.objects.values_list("action", "actor_name"))
+    actions = list(audit_entries().values_list("action", "actor_name"))
     assert ("training_data.import", "root") in actions and ("training_data.export", "root") in actions
 
 
@@ -121,4 +134,4 @@ def test_the_audit_log_is_read_only_in_the_admin(admin):
     assert client.get(f"/admin/audit/auditentry/{entry.pk}/change/").status_code == 200
     assert client.get("/admin/audit/auditentry/add/").status_code == 403
     client.post(f"/admin/audit/auditentry/{entry.pk}/delete/", {"post": "yes"})
-    assert AuditEntry.objects.filter(pk=entry.pk).exists()
+    assert audit_entries().filter(pk=entry.pk).exists()
