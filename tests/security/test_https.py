@@ -114,3 +114,8 @@ def test_the_admins_own_inline_script_carries_the_nonce(admin):
     response = client.get("/admin/nlu/modelversion/")
     nonce = response.headers["Content-Security-Policy"].split("'nonce-", 1)[1].split("'", 1)[0]
     assert f'<script nonce="{nonce}">' in response.content.decode()
+
+
+def test_the_demo_shop_page_keeps_a_customers_own_policy(db):
+    # It stands in for a page of the embedding site, which sets its own policy.
+    assert "Content-Security-Policy" not in Client().get("/").headers
