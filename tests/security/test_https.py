@@ -14,7 +14,10 @@ REPO = Path(__file__).resolve().parent.parent.parent
 
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG")}
+    # DJANGO_ALLOW_ASYNC_UNSAFE: the browser tests' conftest sets it for this process;
+    # a deployment must not have it, and check --deploy says so.
+    ignored = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    clean = {k: v for k, v in os.environ.items() if k not in ignored}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=REPO,
