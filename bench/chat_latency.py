@@ -181,6 +181,8 @@ def main() -> None:
         # As in production: DEBUG off (Django would otherwise keep every query).
         "DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(50),
+        # Plain HTTP on loopback, no TLS proxy in front: no redirect to HTTPS.
+        "SECURE_SSL_REDIRECT": "0",
         "DATABASE_URL": args.database_url,
         "REDIS_URL": args.redis_url,
         "MODEL_DIR": str(REPO / "var" / "bench-models"),

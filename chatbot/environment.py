@@ -127,3 +127,26 @@ def env_redis_url(name: str) -> str:
     if value and not value.startswith(("redis://", "rediss://", "unix://")):
         raise _fail(name, value, "is not a Redis URL", f"Set {name} like redis://127.0.0.1:6379/0.")
     return value
+
+
+def local_secret_key(path: Path) -> str:
+    """The install's own random key for debug runs: read from `path`, or made and
+    written there (owner-only) the first time. Starts racing for it agree on one file:
+    the key is written in full to a private file, then linked into place."""
+    import secrets
+    import tempfile
+
+    if path.exists():
+        return path.read_text(encoding="ascii").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, draft = tempfile.mkstemp(dir=path.parent, prefix=".secret_key.")  # mode 0600
+    try:
+        with os.fdopen(descriptor, "w", encoding="ascii") as file:
+            file.write(secrets.token_urlsafe(64) + "\n")
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another start won; use its key
+    finally:
+        os.unlink(draft)
+    return path.read_text(encoding="ascii").strip()

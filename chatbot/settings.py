@@ -21,13 +21,16 @@ from chatbot.environment import (
     env_path,
     env_redis_url,
     env_str,
+    local_secret_key,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
+MIN_SECRET_KEY_LENGTH = 50
 
 DEBUG = env_bool("DEBUG", default=False)
 
+# --- Security: the secret key (issue 13) ---------------------------------------
 SECRET_KEY = env_str("SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
@@ -35,7 +38,15 @@ if not SECRET_KEY:
             "SECRET_KEY is not set. Set SECRET_KEY to a long random string "
             "(or DEBUG=1 for a local, insecure development run)."
         )
-    SECRET_KEY = "insecure-development-key-only-for-debug"
+    # A debug run without a key (make run) gets a random one made once per install
+    # and kept in var/, never a key that every copy of the code shares.
+    SECRET_KEY = local_secret_key(VAR_DIR / "secret_key")
+if len(SECRET_KEY) < MIN_SECRET_KEY_LENGTH:
+    raise ImproperlyConfigured(
+        f"SECRET_KEY is too short ({len(SECRET_KEY)} characters; at least {MIN_SECRET_KEY_LENGTH}). "
+        "Set SECRET_KEY to python3 -c 'import secrets; print(secrets.token_urlsafe(50))'."
+    )
+# --- End of security: the secret key ---------------------------------------------
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 
@@ -331,3 +342,79 @@ CELERY_BEAT_SCHEDULE["webhook-retry-sweep"] = {
     "schedule": 300.0,
 }
 CELERY_BEAT_SCHEDULE["api-purge"] = {"task": "chatbot.api.tasks.purge_old_records", "schedule": 86400.0}
+
+# --- Security and privacy (issue 13; docs/security.md, docs/privacy.md) ---------
+
+from csp.constants import NONCE, NONE, SELF  # noqa: E402
+
+INSTALLED_APPS += ["axes", "chatbot.audit", "chatbot.privacy"]
+# A Content-Security-Policy on every page (dashboard, admin, demo); axes last, as it asks.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.clickjacking.XFrameOptionsMiddleware"), "csp.middleware.CSPMiddleware"
+)
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+
+# HTTPS, on by default when DEBUG is off. TLS ends at the reverse proxy
+# (docs/security.md): it must set X-Forwarded-Proto and drop the client's.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the container's own plain-HTTP health check
+if env_bool("TRUST_X_FORWARDED_PROTO", default=not DEBUG):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env_int(
+    "SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000, minimum=0, unit="seconds (0: no HSTS header)"
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=True)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# `serve` refuses DEBUG on any host but loopback unless this says yes: a debug page
+# shows settings and code to whoever reaches it.
+DEBUG_ON_PUBLIC_HOST = env_bool("DEBUG_ON_PUBLIC_HOST", default=False)
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        # The admin and the widget set style attributes; scripts stay strict.
+        "style-src": [SELF, "'unsafe-inline'"],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# Logins (/agent/login/ and /admin/login/): django-axes locks a user name out from
+# one address after LOGIN_FAILURE_LIMIT wrong passwords, for LOGIN_LOCKOUT_MINUTES.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", default=5, minimum=1, unit="failed logins")
+AXES_COOLOFF_TIME = env_int("LOGIN_LOCKOUT_MINUTES", default=15, minimum=1, unit="minutes") / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+AXES_LOCKOUT_TEMPLATE = "security/locked_out.html"
+
+# Uploads: a request body (form fields) or an in-memory file larger than this is
+# refused or spooled to disk; the training-data import stops reading past its limit.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_MB", default=20, minimum=1, unit="MB") * 1024 * 1024
+
+# Signed visitor identity: the embedding site sends user_hash = HMAC-SHA256 of
+# "user_id:email" with this secret (docs/widget.md); without it identity is unverified.
+IDENTITY_VERIFICATION_SECRET = env_str("IDENTITY_VERIFICATION_SECRET", default="")
+
+# Personal data over time (docs/privacy.md).
+VISITOR_TOKEN_TTL_DAYS = env_int("VISITOR_TOKEN_TTL_DAYS", default=30, minimum=1, unit="days")
+RETENTION_DAYS = env_int("RETENTION_DAYS", default=365, minimum=0, unit="days (0: keep conversations)")
+RETENTION_ACTION = env_str("RETENTION_ACTION", default="anonymise", choices=("anonymise", "delete"), lower=True)
+MASK_CARDS_AT_REST = env_bool("MASK_CARDS_AT_REST", default=True)
+CELERY_BEAT_SCHEDULE["privacy-retention"] = {
+    "task": "chatbot.privacy.tasks.apply_retention",
+    "schedule": 24 * 60 * 60,
+}
+# --- End of security and privacy -------------------------------------------------

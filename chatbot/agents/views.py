@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from chatbot.agents import presence, services
+from chatbot.agents import names, presence, services
 from chatbot.agents.models import CannedResponse
 from chatbot.agents.services import AgentActionError
 from chatbot.conversations import events
@@ -45,6 +45,11 @@ class AgentLoginForm(AuthenticationForm):
         super().confirm_login_allowed(user)
         if not services.is_agent(user):
             raise forms.ValidationError("This account may not use the agent dashboard.", code="not_agent")
+        if not names.has_display_name(user):  # visitors see it instead of the login name (issue 13)
+            raise forms.ValidationError(
+                "This account has no display name. Ask an admin to set its first name, which customers see.",
+                code="no_display_name",
+            )
 
 
 class LoginView(auth_views.LoginView):

@@ -19,5 +19,6 @@ class ConversationAdmin(admin.ModelAdmin):
 
 @admin.register(Visitor)
 class VisitorAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "email", "created_at", "last_seen_at"]
+    list_display = ["__str__", "email", "identity_verified", "created_at", "last_seen_at"]
     exclude = ["token_hash"]
+    search_fields = ["email", "name", "external_id"]

@@ -137,7 +137,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send_json({"type": "rating_ack", "score": frame.get("score")})
 
     async def on_identify(self, frame: dict) -> None:
-        await database_sync_to_async(services.identify)(self.conversation, frame.get("name"), frame.get("email"))
+        await database_sync_to_async(services.identify)(
+            self.conversation, frame.get("name"), frame.get("email"), frame.get("user_id"), frame.get("user_hash")
+        )
         await self.send_json({"type": "identify_ack"})
 
     async def on_typing(self, frame: dict) -> None:

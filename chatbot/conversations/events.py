@@ -7,10 +7,14 @@ Builders only read what they are given: no queries, no imports of other apps.
 
 from chatbot.conversations.models import Conversation, Message
 
+# Shown for an agent account that has no name yet; the dashboard login asks for one first.
+ANONYMOUS_AGENT = "Support agent"
+
 
 def display_name(user) -> str:
-    """How a person is named in the transcript and the dashboard."""
-    return user.get_full_name() or user.get_username()
+    """How an agent is named to visitors and colleagues: the user's full name, never the
+    login name, which is half of a credential."""
+    return user.get_full_name() or ANONYMOUS_AGENT
 
 
 # --- Frames -----------------------------------------------------------------

@@ -22,6 +22,14 @@ class Visitor(models.Model):
     user_agent = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(auto_now=True)
+    # --- Security and privacy (issue 13) ---
+    # The token stops working after this; each use moves it on (chatbot.conversations.tokens).
+    token_expires_at = models.DateTimeField(null=True, blank=True)
+    # True only when the embedding site signed the identity (IDENTITY_VERIFICATION_SECRET);
+    # a name and email the visitor typed are shown to agents as unverified.
+    identity_verified = models.BooleanField(default=False)
+    external_id = models.CharField(max_length=200, blank=True, help_text="The embedding site's user id (signed).")
+    # --- End of security and privacy ---
 
     def __str__(self) -> str:
         return self.name or self.email or f"Visitor {self.pk}"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from defusedcsv import csv as defused_csv
 from django.db import transaction
 
 from chatbot.nlu.models import Intent, Response, TrainingExample
@@ -74,8 +75,10 @@ def import_training_data(content: bytes, fmt: str, *, source: str = TrainingExam
         raise ImportFailed(f"Unknown format {fmt!r}; use one of {', '.join(FORMATS)}.")
     report = ImportReport()
     with transaction.atomic():
+        batch = ExampleBatch(report, source)
         for line, text, intent in readers[fmt](_decode(content), report):
-            add_example(report, line, text, intent, source)
+            batch.add(line, text, intent)
+        batch.flush()
     return report
 
 
@@ -87,29 +90,62 @@ def _decode(content: bytes) -> str:
         raise ImportFailed(f"line {line}: the file is not UTF-8 text.") from exc
 
 
-def add_example(report: ImportReport, line: int | None, text: str, intent_name: str, source: str) -> None:
-    where = f"line {line}: " if line else ""
-    text, intent_name = " ".join(text.split()), intent_name.strip()
-    if not text:
-        report.rejected.append(f"{where}empty text")
-        return
-    if len(text) > MAX_TEXT:
-        report.rejected.append(f"{where}text longer than {MAX_TEXT} characters")
-        return
-    if not valid_intent_name(intent_name):
-        report.rejected.append(f"{where}intent {intent_name!r} is not a valid name (letters, digits, _ or -)")
-        return
-    existing = TrainingExample.objects.filter(text=text).select_related("intent").first()
-    if existing is not None:
-        if existing.intent.name == intent_name:
-            report.skipped += 1
+# Examples are checked against the database and inserted this many at a time: a
+# 100,000-line file costs a few hundred queries, not three per line (issue 13).
+BATCH_SIZE = 1000
+
+
+class ExampleBatch:
+    """Collects checked examples and writes them in batches, in file order."""
+
+    def __init__(self, report: ImportReport, source: str) -> None:
+        self.report, self.source = report, source
+        self.pending: list[tuple[str, str, str]] = []  # (where, text, intent name)
+
+    def add(self, line: int | None, text: str, intent_name: str) -> None:
+        where = f"line {line}: " if line else ""
+        text, intent_name = " ".join(text.split()), intent_name.strip()
+        if not text:
+            self.report.rejected.append(f"{where}empty text")
+        elif len(text) > MAX_TEXT:
+            self.report.rejected.append(f"{where}text longer than {MAX_TEXT} characters")
+        elif not valid_intent_name(intent_name):
+            self.report.rejected.append(f"{where}intent {intent_name!r} is not a valid name (letters, digits, _ or -)")
         else:
-            report.rejected.append(f"{where}{text!r} is already an example of intent {existing.intent.name!r}")
-        return
-    intent, created = Intent.objects.get_or_create(name=intent_name)
-    report.intents_created += created
-    TrainingExample.objects.create(intent=intent, text=text, source=source)
-    report.added += 1
+            self.pending.append((where, text, intent_name))
+            if len(self.pending) >= BATCH_SIZE:
+                self.flush()
+
+    def flush(self) -> None:
+        pending, self.pending = self.pending, []
+        if not pending:
+            return
+        known = dict(
+            TrainingExample.objects.filter(text__in={text for _, text, _ in pending}).values_list(
+                "text", "intent__name"
+            )
+        )
+        new: list[tuple[str, str]] = []
+        for where, text, intent_name in pending:
+            if text in known:
+                if known[text] == intent_name:
+                    self.report.skipped += 1
+                else:
+                    self.report.rejected.append(f"{where}{text!r} is already an example of intent {known[text]!r}")
+                continue
+            known[text] = intent_name
+            new.append((text, intent_name))
+        intents = {i.name: i for i in Intent.objects.filter(name__in={name for _, name in new})}
+        missing = sorted({name for _, name in new} - set(intents))
+        for intent in Intent.objects.bulk_create([Intent(name=name) for name in missing]):
+            intents[intent.name] = intent
+        if any(intent.pk is None for intent in intents.values()):  # a database without RETURNING
+            intents = {i.name: i for i in Intent.objects.filter(name__in=set(intents))}
+        TrainingExample.objects.bulk_create(
+            [TrainingExample(intent=intents[name], text=text, source=self.source) for text, name in new]
+        )
+        self.report.intents_created += len(missing)
+        self.report.added += len(new)
 
 
 def _csv_rows(content: str, report: ImportReport):
@@ -155,9 +191,20 @@ def _jsonl_rows(content: str, report: ImportReport):
         yield number, text, intent
 
 
+class NoAliasLoader(yaml.SafeLoader):
+    """Refuses YAML aliases (*name): nested ones expand exponentially ("billion
+    laughs"), and training data never needs them (issue 13)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise ImportFailed(f"line {mark.line + 1}: YAML aliases (*name) are not accepted in training data.")
+        return super().compose_node(parent, index)
+
+
 def _rasa_rows(content: str, report: ImportReport):
     try:
-        root = yaml.compose(content, Loader=yaml.SafeLoader)
+        root = yaml.compose(content, Loader=NoAliasLoader)
     except yaml.YAMLError as exc:
         raise ImportFailed(f"not YAML ({exc}).") from exc
     nlu = _mapping_value(root, "nlu")
@@ -206,30 +253,41 @@ def _mapping_value(node, key: str):
 def import_store_yaml(content: bytes, *, source: str = TrainingExample.Source.IMPORT) -> ImportReport:
     """Intents with description, handoff flag, examples and responses (the demo schema)."""
     try:
-        data = yaml.safe_load(_decode(content))
+        data = yaml.load(_decode(content), Loader=NoAliasLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         raise ImportFailed(f"not YAML ({exc}).") from exc
     if not isinstance(data, dict) or not isinstance(data.get("intents"), list):
         raise ImportFailed("Expected a mapping with a list under 'intents'.")
     report = ImportReport()
     with transaction.atomic():
+        batch = ExampleBatch(report, source)
         for number, item in enumerate(data["intents"], 1):
             name = item.get("name") if isinstance(item, dict) else None
             if not isinstance(name, str) or not valid_intent_name(name):
                 raise ImportFailed(f"intent #{number} has no valid name (letters, digits, _ or -).")
             intent, created = Intent.objects.get_or_create(
                 name=name,
-                defaults={"description": str(item.get("description", ""))[:300], "handoff": bool(item.get("handoff"))},
+                defaults={"description": _text(item.get("description"))[:300], "handoff": bool(item.get("handoff"))},
             )
             report.intents_created += created
             for text in item.get("examples") or []:
                 if not isinstance(text, str):
                     report.rejected.append(f"intent {name!r}: example {text!r} is not text")
                     continue
-                add_example(report, None, text, name, source)
+                batch.add(None, text, name)
             if not intent.responses.exists():
                 _add_responses(intent, item.get("responses") or [])
+        batch.flush()
     return report
+
+
+def _text(value: object) -> str:
+    """A scalar as text; never the repr of a whole structure from an untrusted file."""
+    if value is None:
+        return ""
+    if isinstance(value, (str, int, float, bool)):
+        return str(value)
+    raise ImportFailed(f"expected text, found {type(value).__name__}.")
 
 
 def _add_responses(intent: Intent, responses: list) -> None:
@@ -259,7 +317,9 @@ def _examples() -> list[tuple[str, str]]:
 def export_training_data(fmt: str) -> str:
     if fmt == "csv":
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
+        # defusedcsv prefixes cells starting with = + - @ | % with a quote: a
+        # spreadsheet opening the export must not run a visitor's text as a formula.
+        writer = defused_csv.writer(out, lineterminator="\n")
         writer.writerow(["text", "intent"])
         writer.writerows(_examples())
         return out.getvalue()

@@ -2,6 +2,7 @@
 run, watch its progress, and read the evaluation report with its confusion matrix."""
 
 import pytest
+from playwright.sync_api import expect
 
 from chatbot.nlu.models import ModelVersion
 from tests.browser.conftest import screenshot
@@ -30,7 +31,8 @@ def test_admin_trains_a_model_and_reads_its_report(page, live_server_url, admin)
 
     # The page reloads itself when the run finishes.
     page.wait_for_selector("#confusion", timeout=300_000)
-    page.wait_for_function("document.getElementById('confusion').complete")
+    # Not wait_for_function: it evaluates a string, which the admin's CSP (no 'unsafe-eval') forbids.
+    expect(page.locator("#confusion")).to_have_js_property("complete", True)
     assert page.evaluate("document.getElementById('confusion').naturalWidth") > 0
     assert "ready" in page.inner_text("#version-status")
     headline = page.inner_text("#headline")

@@ -6,6 +6,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.dispatch import Signal
 
+from chatbot.conversations import identity
 from chatbot.conversations.models import Conversation, Message, Visitor
 from chatbot.conversations.services.protocol import ProtocolError
 from chatbot.nlu.models import Feedback
@@ -43,7 +44,7 @@ def record_rating(conversation: Conversation, score: object) -> None:
     rating_recorded.send(sender=Conversation, conversation_id=conversation.pk, score=score)
 
 
-def identify(conversation: Conversation, name: object, email: object) -> None:
+def identify(conversation: Conversation, name: object, email: object, user_id=None, user_hash=None) -> None:
     fields = {}
     if name is not None:
         if not isinstance(name, str) or len(name) > 200:
@@ -55,5 +56,10 @@ def identify(conversation: Conversation, name: object, email: object) -> None:
         except (ValidationError, TypeError):
             raise ProtocolError("invalid_identity", "That email address does not look right.") from None
         fields["email"] = email
+    # What a visitor types is unverified; an identity signed by the embedding site is verified.
+    try:
+        fields.update(identity.verified_fields(conversation.visitor_id, fields.get("email"), user_id, user_hash))
+    except identity.IdentityRefused as exc:
+        raise ProtocolError(exc.code, str(exc)) from None
     if fields:
         Visitor.objects.filter(pk=conversation.visitor_id).update(**fields)

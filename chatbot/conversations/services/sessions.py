@@ -4,6 +4,7 @@ import uuid
 
 from django.db import transaction
 
+from chatbot.conversations import tokens
 from chatbot.conversations.models import Conversation, Visitor, hash_token
 
 
@@ -24,7 +25,7 @@ def authenticate(token: object, conversation_id: object = None) -> Conversation 
     if not isinstance(token, str) or not token or len(token) > 200:
         return None
     visitor = Visitor.objects.filter(token_hash=hash_token(token)).first()
-    if visitor is None:
+    if visitor is None or not tokens.token_is_current(visitor):  # tokens expire unless used
         return None
     conversations = visitor.conversations.all()
     if conversation_id is not None:

@@ -1187,7 +1187,10 @@
       var frame = { type: "identify" };
       if (identity.name !== undefined) frame.name = String(identity.name);
       if (identity.email !== undefined) frame.email = String(identity.email);
-      S.identity = { name: frame.name, email: frame.email };
+      // Signed identity (docs/widget.md): the site's server computes user_hash.
+      if (identity.user_id !== undefined) frame.user_id = String(identity.user_id);
+      if (identity.user_hash !== undefined) frame.user_hash = String(identity.user_hash);
+      S.identity = { name: frame.name, email: frame.email, user_id: frame.user_id, user_hash: frame.user_hash };
       sendOrQueue(frame);
     },
     send: function (text) {

@@ -19,6 +19,7 @@ class Command(BaseCommand):
             user.set_password(password)
             if role == "admin":
                 user.is_staff = user.is_superuser = True
+                user.first_name = "Morgan"  # visitors see display names, never logins
             else:
                 user.first_name = "Alex"
             user.save()

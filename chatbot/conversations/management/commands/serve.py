@@ -1,6 +1,7 @@
 """Run the product: the ASGI server and, without Redis, a worker inside it;
 with REDIS_URL, worker processes per queue beside it (unless --no-workers)."""
 
+import ipaddress
 import signal
 import subprocess
 import sys
@@ -8,13 +9,32 @@ from pathlib import Path
 
 import uvicorn
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from chatbot.celery import Queue
 
 # A 2,000-character message is at most 8,000 bytes of UTF-8 plus the frame's
 # JSON; anything far larger is refused by the server before it is parsed.
 WS_MAX_BYTES = 16 * 1024
+
+
+def check_debug_host(host: str) -> None:
+    """DEBUG shows settings and code on every error page: only to this machine, unless
+    DEBUG_ON_PUBLIC_HOST says the exposure is meant (issue 13)."""
+    if settings.DEBUG and not is_loopback(host) and not settings.DEBUG_ON_PUBLIC_HOST:
+        raise CommandError(
+            f"Refusing to serve with DEBUG on {host}, which other machines can reach. "
+            "Serve on 127.0.0.1 (HOST), turn DEBUG off (with a SECRET_KEY), or set DEBUG_ON_PUBLIC_HOST=1."
+        )
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class Command(BaseCommand):
@@ -26,6 +46,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-workers", action="store_true", help="with REDIS_URL: do not start workers")
 
     def handle(self, host: str, port: int, no_workers: bool, **options):
+        check_debug_host(host)
         children: list[subprocess.Popen] = []
         if settings.EMBEDDED:
             from chatbot import embedded_worker
