@@ -318,3 +318,46 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
+
+# --- Analytics: outcomes, reports, metrics (docs/analytics.md) ---------------------
+
+INSTALLED_APPS.append("chatbot.analytics")
+# A conversation neither closed nor touched for this many hours has a final outcome.
+ANALYTICS_IDLE_WINDOW_H = _env_or_fail(
+    env.float, "ANALYTICS_IDLE_WINDOW_H", "Set it to a number of hours, like 24.", default=24.0
+)
+if ANALYTICS_IDLE_WINDOW_H <= 0:
+    raise ImproperlyConfigured("ANALYTICS_IDLE_WINDOW_H must be above 0. Set it to a number of hours, like 24.")
+# How often the beat task finalises idle conversations, and at most how many per run.
+ANALYTICS_FINALISE_EVERY_S = _env_or_fail(
+    env.int, "ANALYTICS_FINALISE_EVERY_S", "Set it to a number of seconds, like 300.", default=300
+)
+ANALYTICS_FINALISE_MAX = _env_or_fail(
+    env.int, "ANALYTICS_FINALISE_MAX", "Set it to a number of conversations, like 50000.", default=50000
+)
+# Ratings arrive after the close; outcomes this recent are checked for a late one.
+ANALYTICS_RATING_LOOKBACK_DAYS = _env_or_fail(
+    env.int, "ANALYTICS_RATING_LOOKBACK_DAYS", "Set it to a number of days, like 30.", default=30
+)
+# Day boundaries, hour-of-week and dates on the Reports page are in this zone.
+SITE_TIME_ZONE = _env_or_fail(env.str, "SITE_TIME_ZONE", "Set it to a zone name like Europe/Berlin.", default=TIME_ZONE)
+try:
+    import zoneinfo
+
+    zoneinfo.ZoneInfo(SITE_TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+    raise ImproperlyConfigured(
+        f"SITE_TIME_ZONE {SITE_TIME_ZONE!r} is not a time zone. Set it like Europe/Berlin."
+    ) from exc
+# Top unanswered questions: messages closer than this cosine distance share a group.
+ANALYTICS_CLUSTER_DISTANCE = _env_or_fail(
+    env.float, "ANALYTICS_CLUSTER_DISTANCE", "Set it to a number between 0 and 2, like 0.35.", default=0.35
+)
+if not 0.0 < ANALYTICS_CLUSTER_DISTANCE < 2.0:
+    raise ImproperlyConfigured("ANALYTICS_CLUSTER_DISTANCE must be between 0 and 2, like 0.35.")
+# /metrics: with a token, scrapers send "Authorization: Bearer <token>"; without, only this machine may scrape.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+CELERY_BEAT_SCHEDULE["analytics-finalise-outcomes"] = {
+    "task": "chatbot.analytics.tasks.finalise_outcomes",
+    "schedule": float(ANALYTICS_FINALISE_EVERY_S),
+}

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from chatbot.analytics.metrics import metrics_view
 from chatbot.conversations import views
 
 urlpatterns = [
@@ -9,4 +10,7 @@ urlpatterns = [
     path("api/widget/sessions", views.create_session, name="widget-session"),
     path("admin/", admin.site.urls),
     path("agent/", include("chatbot.agents.urls")),
+    # --- Analytics (issue 15): the Reports page and Prometheus metrics ---
+    path("agent/reports/", include("chatbot.analytics.urls")),
+    path("metrics", metrics_view, name="metrics"),
 ]
