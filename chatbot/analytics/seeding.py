@@ -193,9 +193,7 @@ class Seeder:
                 last_seen_at=started,
             )
         )
-        conversation = Conversation(
-            id=uuid.UUID(int=rng.getrandbits(128), version=4), visitor_id=visitor_id, created_at=started
-        )
+        conversation = Conversation(id=uuid.uuid4(), visitor_id=visitor_id, created_at=started)
         messages: list[Message] = []
         clock = [started]
 
