@@ -150,14 +150,23 @@ def outcomes_by_day(period: Period) -> list[dict]:
     return [{"day": day, **counts, "total": sum(counts.values())} for day, counts in by_day.items()]
 
 
-def _version_label(version_id) -> str:
-    return f"v{version_id}" if version_id is not None else "no model"
+def _version_label(version_id, model_ids: dict) -> str:
+    if version_id is None:
+        return "no model"
+    return f"v{version_id} {model_ids.get(version_id, '')}".strip()
+
+
+def _model_ids() -> dict:
+    from chatbot.nlu.models import ModelVersion
+
+    return dict(ModelVersion.objects.values_list("pk", "model_id"))
 
 
 def model_versions(period: Period) -> list[dict]:
     """Every rate per intent model version (the version of the conversation's first bot answer)."""
     rows = outcomes_in(period).values("model_version").annotate(**_counts()).order_by("model_version")
-    return [{"model_version": _version_label(r.pop("model_version")), **_rates(r)} for r in rows]
+    model_ids = _model_ids()
+    return [{"model_version": _version_label(r.pop("model_version"), model_ids), **_rates(r)} for r in rows]
 
 
 def resolution_by_day(period: Period) -> list[dict]:
@@ -169,10 +178,11 @@ def resolution_by_day(period: Period) -> list[dict]:
         .annotate(conversations=Count("pk"), resolved=Count("pk", filter=Q(outcome=Outcome.RESOLVED_BY_BOT)))
         .order_by("day", "model_version")
     )
+    model_ids = _model_ids()
     return [
         {
             "day": r["day"],
-            "model_version": _version_label(r["model_version"]),
+            "model_version": _version_label(r["model_version"], model_ids),
             "conversations": r["conversations"],
             "resolved": r["resolved"],
             "resolution_rate": _rate(r["resolved"], r["conversations"]),

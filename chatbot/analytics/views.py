@@ -132,7 +132,15 @@ def reports_page(request: HttpRequest) -> HttpResponse:
             }
             for key, label, kind in HEADLINES
         ],
-        "outcomes": [(k, current[k]) for k in ("resolved", "handed_off", "abandoned", "unanswered")],
+        "outcomes": [
+            (label, current[key])
+            for key, label in (
+                ("resolved", "resolved by the bot"),
+                ("handed_off", "handed off"),
+                ("abandoned", "abandoned"),
+                ("unanswered", "unanswered"),
+            )
+        ],
         "charts": [{"name": name, "title": title} for name, (title, _) in charts.CHARTS.items()],
         "tables": [_table(name, period) for name in PAGE_TABLES],
         "exports": [{"name": name, "title": title} for name, (title, _) in reports.TABLES.items()],

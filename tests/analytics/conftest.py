@@ -84,5 +84,14 @@ def supervisor(db):
     from django.contrib.auth import get_user_model
 
     user = get_user_model().objects.create_user("sue", password="pw-sue", first_name="Sue")
-    user.groups.add(Group.objects.get(name="Supervisors"))
+    user.groups.add(supervisors_group())
     return user
+
+
+def supervisors_group() -> Group:
+    # Created by a migration; transactional tests flush it, so make sure it exists.
+    from django.contrib.auth.models import Permission
+
+    group, _ = Group.objects.get_or_create(name="Supervisors")
+    group.permissions.add(Permission.objects.get(codename="view_reports", content_type__app_label="analytics"))
+    return group

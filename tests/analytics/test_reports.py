@@ -46,7 +46,7 @@ def test_rates_per_model_version(db, version, other_version, period):
     ConversationOutcome.objects.filter(pk=not_final.pk).update(final=False)  # not counted until final
 
     rows = {r["model_version"]: r for r in reports.model_versions(period)}
-    v1, v2 = rows[f"v{version.pk}"], rows[f"v{other_version.pk}"]
+    v1, v2 = rows[f"v{version.pk} v-test"], rows[f"v{other_version.pk} v-test-2"]
     assert (v1["conversations"], v1["resolved"], v1["handoffs"]) == (4, 2, 1)
     assert v1["resolution_rate"] == 0.5
     assert v1["containment_rate"] == 0.75
