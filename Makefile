@@ -9,7 +9,7 @@ export DJANGO_SETTINGS_MODULE := chatbot.settings
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test setup lint bench-chat bench-nlu bench-replies clean
+.PHONY: run test setup lint bench-chat bench-nlu bench-replies bench-analytics clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,7 @@ run: setup
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(PY) manage.py bootstrap_demo
 	DEBUG=$${DEBUG:-1} $(PY) manage.py create_demo_users
+	DEBUG=$${DEBUG:-1} $(PY) manage.py seed_analytics --demo --conversations 300
 	DEBUG=$${DEBUG:-1} $(PY) manage.py serve --port $(PORT)
 
 # axe-core for the widget's accessibility test (npm, locked in frontend/package-lock.json).
@@ -46,6 +47,9 @@ bench-nlu: setup
 
 bench-replies: setup
 	$(PY) bench/replies_sgd.py
+
+bench-analytics: setup
+	$(PY) bench/analytics.py
 
 clean:
 	rm -rf $(VENV) var staticfiles test-artifacts
