@@ -68,7 +68,9 @@ def main() -> None:
         call_command("seed_analytics", conversations=args.conversations - Conversation.objects.count(), days=args.days)
         say(f"seeded in {time.perf_counter() - started:.0f} s")
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+        # What autovacuum does in production: statistics, and the visibility map that
+        # lets the reports' covering indexes answer without reading the tables.
+        cursor.execute("VACUUM ANALYZE")
     say(f"machine: {describe()}")
     say(
         f"data: {Conversation.objects.count():,} conversations, {Message.objects.count():,} messages, "

@@ -2,11 +2,14 @@
 JavaScript, no CDN): each reads the same report rows as its table and CSV."""
 
 import io
+from datetime import timedelta
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")  # no display on a server; set before anything draws
 
+from matplotlib import dates as mdates  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from chatbot.analytics import reports  # noqa: E402
@@ -25,8 +28,16 @@ matplotlib.rcParams.update(
 
 def _svg(fig: Figure) -> bytes:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight")
+    fig.savefig(buffer, format="svg")
     return buffer.getvalue()
+
+
+def _figure(width: float, height: float, *, left: float = 0.1, bottom: float = 0.2, top: float = 0.9) -> tuple:
+    # Fixed margins: a tight bounding box would draw every chart twice.
+    fig = Figure(figsize=(width, height))
+    ax = fig.subplots()
+    fig.subplots_adjust(left=left, right=0.97, bottom=bottom, top=top)
+    return fig, ax
 
 
 def _empty(ax, period: reports.Period) -> None:
@@ -35,8 +46,7 @@ def _empty(ax, period: reports.Period) -> None:
 
 
 def resolution_rate(period: reports.Period) -> bytes:
-    fig = Figure(figsize=(7.5, 2.8))
-    ax = fig.subplots()
+    fig, ax = _figure(7.5, 2.8)
     rows = reports.resolution_by_day(period)
     if not rows:
         _empty(ax, period)
@@ -56,27 +66,27 @@ def resolution_rate(period: reports.Period) -> bytes:
 
 
 def outcomes_per_day(period: reports.Period) -> bytes:
-    fig = Figure(figsize=(7.5, 2.8))
-    ax = fig.subplots()
+    fig, ax = _figure(7.5, 2.8, top=0.85)
     rows = reports.outcomes_by_day(period)
     if not any(r["total"] for r in rows):
         _empty(ax, period)
         return _svg(fig)
-    days = [r["day"] for r in rows]
-    bottom = [0] * len(rows)
+    # One filled step path per outcome (not a patch per bar): a long range draws as fast as a short one.
+    edges = mdates.date2num([r["day"] for r in rows] + [rows[-1]["day"] + timedelta(days=1)])
+    bottom = np.zeros(len(rows))
     for outcome in COUNTED:
-        values = [r[outcome] for r in rows]
-        ax.bar(days, values, bottom=bottom, color=COLOURS[outcome], label=outcome.label, width=0.8)
-        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+        values = np.array([r[outcome] for r in rows], dtype=float)
+        ax.stairs(bottom + values, edges, baseline=bottom, fill=True, color=COLOURS[outcome], label=outcome.label)
+        bottom += values
+    ax.xaxis_date()
     ax.set_ylabel("conversations")
-    ax.legend(fontsize=8, ncols=4, loc="upper left", bbox_to_anchor=(0, 1.18), frameon=False)
+    ax.legend(fontsize=8, ncols=4, loc="upper left", bbox_to_anchor=(0, 1.2), frameon=False)
     fig.autofmt_xdate()
     return _svg(fig)
 
 
 def hour_of_week(period: reports.Period) -> bytes:
-    fig = Figure(figsize=(7.5, 2.6))
-    ax = fig.subplots()
+    fig, ax = _figure(7.5, 2.6, left=0.07, bottom=0.2)
     rows = reports.hour_of_week(period)
     grid = [[0] * 24 for _ in reports.WEEKDAYS]
     for r in rows:
@@ -90,8 +100,7 @@ def hour_of_week(period: reports.Period) -> bytes:
 
 
 def csat(period: reports.Period) -> bytes:
-    fig = Figure(figsize=(3.6, 2.6))
-    ax = fig.subplots()
+    fig, ax = _figure(3.6, 2.6, left=0.2, bottom=0.2)
     rows = reports.csat_distribution(period)
     ax.bar([r["score"] for r in rows], [r["ratings"] for r in rows], color="#6366f1")
     ax.set_xticks(range(1, 6))
@@ -101,8 +110,7 @@ def csat(period: reports.Period) -> bytes:
 
 
 def _barh(rows: list[dict], label: str, value: str, xlabel: str, colour: str) -> bytes:
-    fig = Figure(figsize=(3.6, 2.6 + 0.12 * len(rows)))
-    ax = fig.subplots()
+    fig, ax = _figure(5.0, 2.8, left=0.45, bottom=0.16, top=0.95)
     if not rows:
         ax.text(0.5, 0.5, "None in this range", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()

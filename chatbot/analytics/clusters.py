@@ -17,10 +17,9 @@ from django.conf import settings
 from django.db.models import Count
 from django.urls import reverse
 
+from chatbot.analytics.models import UnansweredMessage
 from chatbot.analytics.reports import Period
-from chatbot.nlu.models import Feedback
 
-UNANSWERED_SOURCES = (Feedback.Source.FALLBACK, Feedback.Source.LOW_CONFIDENCE)
 MAX_TEXTS = 1000  # the most frequent distinct texts of the range are grouped
 LINK_IDS = 100  # feedback ids in one review-inbox link
 CACHE_SIZE = 50_000
@@ -73,12 +72,13 @@ embeddings = _EmbeddingCache()
 def unanswered_texts(period: Period) -> list[tuple[str, int, list[int]]]:
     """(text, times, feedback ids) of the range's fallback and low-confidence messages, most frequent first."""
     start, end = period.bounds()
-    feedback = Feedback.objects.filter(created_at__gte=start, created_at__lt=end, source__in=UNANSWERED_SOURCES)
-    top = list(feedback.values("message__text").annotate(n=Count("pk")).order_by("-n", "message__text")[:MAX_TEXTS])
-    ids: dict[str, list[int]] = {r["message__text"]: [] for r in top}
-    for feedback_id, text in feedback.filter(message__text__in=list(ids)).values_list("pk", "message__text"):
-        ids[text].append(feedback_id)
-    return [(r["message__text"], r["n"], ids[r["message__text"]]) for r in top]
+    rows = UnansweredMessage.objects.filter(created_at__gte=start, created_at__lt=end)
+    top = list(rows.values("text").annotate(n=Count("*")).order_by("-n", "text")[:MAX_TEXTS])
+    ids: dict[str, list[int]] = {r["text"]: [] for r in top}
+    for feedback_id, text in rows.filter(text__in=list(ids)).values_list("feedback_id", "text")[: LINK_IDS * MAX_TEXTS]:
+        if len(ids[text]) < LINK_IDS:
+            ids[text].append(feedback_id)
+    return [(r["text"], r["n"], ids[r["text"]]) for r in top]
 
 
 def group(texts: list[tuple[str, int, list[int]]], distance: float | None = None) -> list[Group]:

@@ -61,6 +61,20 @@ class ConversationOutcome(models.Model):
         return f"{self.conversation_id}: {self.outcome or 'open'}{'' if self.final else ' (not final)'}"
 
 
+class UnansweredMessage(models.Model):
+    """A visitor message the bot fell back on or answered with low confidence (its
+    review-inbox feedback), with its text: what top fallback messages and top
+    unanswered questions group, read by time without joining the messages."""
+
+    feedback = models.OneToOneField("nlu.Feedback", primary_key=True, on_delete=models.CASCADE, related_name="+")
+    source = models.CharField(max_length=20)
+    text = models.TextField()
+    created_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.text[:40]}"
+
+
 class SeedRun(models.Model):
     """One run of `seed_analytics`: the Reports page says so when demo data are in the database."""
 

@@ -9,13 +9,15 @@ import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import cached_property
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Avg, Count, Q, Sum
-from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, TruncDate
+from django.db import connection
+from django.db.models import Aggregate, Count, FloatField, Q, Sum
+from django.db.models.functions import TruncHour
 
-from chatbot.analytics.models import COUNTED, ConversationOutcome, Outcome
+from chatbot.analytics.models import COUNTED, ConversationOutcome, Outcome, UnansweredMessage
 from chatbot.conversations.models import Message
 from chatbot.nlu.models import Feedback
 
@@ -81,72 +83,165 @@ def _rate(part, whole) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def _percentiles(values) -> tuple[float | None, float | None]:
+class PercentileCont(Aggregate):
+    """PostgreSQL's percentile_cont: the percentile in the database, not the rows in Python."""
+
+    function = "PERCENTILE_CONT"
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+    def __init__(self, expression, fraction: float, **extra) -> None:
+        super().__init__(expression, fraction=fraction, **extra)
+
+
+def _numpy_percentiles(values) -> tuple[float | None, float | None]:
     data = np.fromiter((v for v in values if v is not None), dtype=float)
     if not data.size:
         return None, None
     p50, p90 = np.percentile(data, [50, 90])
-    return round(float(p50), 1), round(float(p90), 1)
+    return float(p50), float(p90)
 
 
-def _counts():
-    handed = Q(outcome__in=[Outcome.HANDED_OFF, Outcome.ABANDONED])
+def _round(value) -> float | None:
+    return round(value, 1) if value is not None else None
+
+
+def _tally() -> dict:
+    return dict.fromkeys(("conversations", *COUNTED, "bot_answers", "fallbacks", "rated", "csat_sum"), 0)
+
+
+def _add(tally: dict, row: dict) -> None:
+    tally["conversations"] += row["n"]
+    tally[row["outcome"]] += row["n"]
+    tally["bot_answers"] += row["bot_answers"] or 0
+    tally["fallbacks"] += row["fallbacks"] or 0
+    tally["rated"] += row["rated"]
+    tally["csat_sum"] += row["csat_sum"] or 0
+
+
+def _rates(t: dict) -> dict:
+    """A tally of outcomes as the report's counts and rates (docs/analytics.md)."""
+    n = t["conversations"]
+    handoffs = t[Outcome.HANDED_OFF] + t[Outcome.ABANDONED]
     return {
-        "conversations": Count("pk"),
-        "resolved": Count("pk", filter=Q(outcome=Outcome.RESOLVED_BY_BOT)),
-        "handed_off": Count("pk", filter=Q(outcome=Outcome.HANDED_OFF)),
-        "abandoned": Count("pk", filter=Q(outcome=Outcome.ABANDONED)),
-        "unanswered": Count("pk", filter=Q(outcome=Outcome.UNANSWERED)),
-        "handoffs": Count("pk", filter=handed),
-        "bot_answers": Sum("bot_answers"),
-        "fallbacks": Sum("fallbacks"),
-        "rated": Count("csat"),
-        "csat_mean": Avg("csat"),
+        "conversations": n,
+        "resolved": t[Outcome.RESOLVED_BY_BOT],
+        "handed_off": t[Outcome.HANDED_OFF],
+        "abandoned": t[Outcome.ABANDONED],
+        "unanswered": t[Outcome.UNANSWERED],
+        "handoffs": handoffs,
+        "bot_answers": t["bot_answers"],
+        "fallbacks": t["fallbacks"],
+        "rated": t["rated"],
+        "csat_mean": round(t["csat_sum"] / t["rated"], 2) if t["rated"] else None,
+        "resolution_rate": _rate(t[Outcome.RESOLVED_BY_BOT], n),
+        "containment_rate": _rate(n - handoffs, n),
+        "handoff_rate": _rate(handoffs, n),
+        "fallback_rate": _rate(t["fallbacks"], t["bot_answers"]),
+        "csat_response_rate": _rate(t["rated"], n),
     }
 
 
-def _rates(row: dict) -> dict:
-    n = row["conversations"]
-    row["bot_answers"] = row["bot_answers"] or 0
-    row["fallbacks"] = row["fallbacks"] or 0
-    row.update(
-        resolution_rate=_rate(row["resolved"], n),
-        containment_rate=_rate(n - row["handoffs"], n),
-        handoff_rate=_rate(row["handoffs"], n),
-        fallback_rate=_rate(row["fallbacks"], row["bot_answers"]),
-        csat_mean=round(row["csat_mean"], 2) if row["csat_mean"] is not None else None,
-        csat_response_rate=_rate(row["rated"], n),
-    )
-    return row
+class Snapshot:
+    """A period's final outcomes, read once: every outcome table of the page is
+    derived from these few grouped queries (index-only scans on PostgreSQL)."""
+
+    def __init__(self, period: Period) -> None:
+        self.period = period
+        self.qs = outcomes_in(period)
+
+    @cached_property
+    def hourly(self) -> list[dict]:
+        """Per hour of the site's time zone, model version and outcome."""
+        rows = (
+            self.qs.annotate(at=TruncHour("started_at", tzinfo=site_zone()))
+            .values("at", "model_version", "outcome")
+            .annotate(
+                n=Count("*"),
+                bot_answers=Sum("bot_answers"),
+                fallbacks=Sum("fallbacks"),
+                rated=Count("csat"),
+                csat_sum=Sum("csat"),
+            )
+            .order_by()
+        )
+        zone = site_zone()
+        result = list(rows)
+        for r in result:
+            r["at"] = r["at"].astimezone(zone)
+        return result
+
+    @cached_property
+    def breakdown(self) -> list[dict]:
+        """Per outcome, handoff reason, CSAT score and agent (no time)."""
+        return list(self.qs.values("outcome", "handoff_reason", "csat", "agent").annotate(n=Count("*")).order_by())
+
+    def total(self) -> dict:
+        tally = _tally()
+        if "hourly" in self.__dict__:  # already read: no need for another query
+            rows = self.hourly
+        else:  # the previous period's headline figures need no time axis
+            rows = self.qs.values("outcome").annotate(
+                n=Count("*"),
+                bot_answers=Sum("bot_answers"),
+                fallbacks=Sum("fallbacks"),
+                rated=Count("csat"),
+                csat_sum=Sum("csat"),
+            )
+        for r in rows:
+            _add(tally, r)
+        return _rates(tally)
+
+    @cached_property
+    def percentiles(self) -> dict:
+        frt = Q(first_response_s__isnull=False)
+        resolved = Q(outcome__in=[Outcome.RESOLVED_BY_BOT, Outcome.HANDED_OFF], resolution_s__isnull=False)
+        if connection.vendor == "postgresql":
+            got = self.qs.aggregate(
+                frt_p50_s=PercentileCont("first_response_s", 0.5, filter=frt),
+                frt_p90_s=PercentileCont("first_response_s", 0.9, filter=frt),
+                resolution_time_p50_s=PercentileCont("resolution_s", 0.5, filter=resolved),
+                resolution_time_p90_s=PercentileCont("resolution_s", 0.9, filter=resolved),
+            )
+        else:
+            got = {}
+            got["frt_p50_s"], got["frt_p90_s"] = _numpy_percentiles(
+                self.qs.filter(frt).values_list("first_response_s", flat=True)
+            )
+            got["resolution_time_p50_s"], got["resolution_time_p90_s"] = _numpy_percentiles(
+                self.qs.filter(resolved).values_list("resolution_s", flat=True)
+            )
+        return {k: _round(v) for k, v in got.items()}
+
+    def agent_percentiles(self) -> dict:
+        qs = self.qs.filter(agent__isnull=False, first_response_s__isnull=False)
+        if connection.vendor == "postgresql":
+            rows = qs.values("agent").annotate(
+                p50=PercentileCont("first_response_s", 0.5), p90=PercentileCont("first_response_s", 0.9)
+            )
+            return {r["agent"]: (_round(r["p50"]), _round(r["p90"])) for r in rows}
+        times = defaultdict(list)
+        for agent_id, seconds in qs.values_list("agent", "first_response_s"):
+            times[agent_id].append(seconds)
+        return {a: tuple(_round(v) for v in _numpy_percentiles(t)) for a, t in times.items()}
 
 
 # --- Tables (each one is a CSV export) -------------------------------------------------
 
 
-def summary(period: Period) -> list[dict]:
+def summary(period: Period, snap: Snapshot | None = None) -> list[dict]:
     """The headline figures, one row."""
-    qs = outcomes_in(period)
-    row = _rates(qs.aggregate(**_counts()))
-    row["frt_p50_s"], row["frt_p90_s"] = _percentiles(
-        qs.filter(first_response_s__isnull=False).values_list("first_response_s", flat=True)
-    )
-    row["resolution_time_p50_s"], row["resolution_time_p90_s"] = _percentiles(
-        qs.filter(outcome__in=[Outcome.RESOLVED_BY_BOT, Outcome.HANDED_OFF]).values_list("resolution_s", flat=True)
-    )
+    snap = snap or Snapshot(period)
+    row = {"start": period.start, "end": period.end, **snap.total(), **snap.percentiles}
     row.update(suggestion_acceptance(period)[0])
-    return [{"start": period.start, "end": period.end, **row}]
+    return [row]
 
 
-def outcomes_by_day(period: Period) -> list[dict]:
-    rows = (
-        outcomes_in(period)
-        .annotate(day=TruncDate("started_at", tzinfo=site_zone()))
-        .values("day", "outcome")
-        .annotate(n=Count("pk"))
-    )
+def outcomes_by_day(period: Period, snap: Snapshot | None = None) -> list[dict]:
+    snap = snap or Snapshot(period)
     by_day = {day: dict.fromkeys(COUNTED, 0) for day in period.each_day()}
-    for r in rows:
-        by_day[r["day"]][r["outcome"]] = r["n"]
+    for r in snap.hourly:
+        by_day[r["at"].date()][r["outcome"]] += r["n"]
     return [{"day": day, **counts, "total": sum(counts.values())} for day, counts in by_day.items()]
 
 
@@ -162,91 +257,98 @@ def _model_ids() -> dict:
     return dict(ModelVersion.objects.values_list("pk", "model_id"))
 
 
-def model_versions(period: Period) -> list[dict]:
+def model_versions(period: Period, snap: Snapshot | None = None) -> list[dict]:
     """Every rate per intent model version (the version of the conversation's first bot answer)."""
-    rows = outcomes_in(period).values("model_version").annotate(**_counts()).order_by("model_version")
+    snap = snap or Snapshot(period)
+    tallies: dict = defaultdict(_tally)
+    for r in snap.hourly:
+        _add(tallies[r["model_version"]], r)
     model_ids = _model_ids()
-    return [{"model_version": _version_label(r.pop("model_version"), model_ids), **_rates(r)} for r in rows]
+    order = sorted(tallies, key=lambda v: (v is None, v or 0))
+    return [{"model_version": _version_label(v, model_ids), **_rates(tallies[v])} for v in order]
 
 
-def resolution_by_day(period: Period) -> list[dict]:
+def resolution_by_day(period: Period, snap: Snapshot | None = None) -> list[dict]:
     """Automated resolution rate per day and model version (the chart's lines)."""
-    rows = (
-        outcomes_in(period)
-        .annotate(day=TruncDate("started_at", tzinfo=site_zone()))
-        .values("day", "model_version")
-        .annotate(conversations=Count("pk"), resolved=Count("pk", filter=Q(outcome=Outcome.RESOLVED_BY_BOT)))
-        .order_by("day", "model_version")
-    )
+    snap = snap or Snapshot(period)
+    counts: dict = defaultdict(lambda: [0, 0])
+    for r in snap.hourly:
+        cell = counts[(r["at"].date(), r["model_version"])]
+        cell[0] += r["n"]
+        cell[1] += r["n"] if r["outcome"] == Outcome.RESOLVED_BY_BOT else 0
     model_ids = _model_ids()
     return [
         {
-            "day": r["day"],
-            "model_version": _version_label(r["model_version"], model_ids),
-            "conversations": r["conversations"],
-            "resolved": r["resolved"],
-            "resolution_rate": _rate(r["resolved"], r["conversations"]),
+            "day": day,
+            "model_version": _version_label(version, model_ids),
+            "conversations": n,
+            "resolved": resolved,
+            "resolution_rate": _rate(resolved, n),
         }
-        for r in rows
+        for (day, version), (n, resolved) in sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0))
     ]
 
 
-def handoff_reasons(period: Period) -> list[dict]:
-    qs = outcomes_in(period)
-    total = qs.count()
-    rows = (
-        qs.filter(outcome__in=[Outcome.HANDED_OFF, Outcome.ABANDONED])
-        .values("handoff_reason")
-        .annotate(handoffs=Count("pk"), abandoned=Count("pk", filter=Q(outcome=Outcome.ABANDONED)))
-        .order_by("-handoffs")
-    )
-    return [{**r, "handoff_rate": _rate(r["handoffs"], total)} for r in rows]
+def handoff_reasons(period: Period, snap: Snapshot | None = None) -> list[dict]:
+    snap = snap or Snapshot(period)
+    total = sum(r["n"] for r in snap.breakdown)
+    counts: dict = defaultdict(lambda: [0, 0])
+    for r in snap.breakdown:
+        if r["outcome"] in (Outcome.HANDED_OFF, Outcome.ABANDONED):
+            counts[r["handoff_reason"]][0] += r["n"]
+            counts[r["handoff_reason"]][1] += r["n"] if r["outcome"] == Outcome.ABANDONED else 0
+    rows = [
+        {"handoff_reason": reason, "handoffs": n, "abandoned": abandoned, "handoff_rate": _rate(n, total)}
+        for reason, (n, abandoned) in counts.items()
+    ]
+    return sorted(rows, key=lambda r: (-r["handoffs"], r["handoff_reason"]))
 
 
-def csat_distribution(period: Period) -> list[dict]:
-    counts = dict(outcomes_in(period).filter(csat__isnull=False).values_list("csat").annotate(n=Count("pk")))
+def csat_distribution(period: Period, snap: Snapshot | None = None) -> list[dict]:
+    snap = snap or Snapshot(period)
+    counts: dict = defaultdict(int)
+    for r in snap.breakdown:
+        if r["csat"] is not None:
+            counts[r["csat"]] += r["n"]
     rated = sum(counts.values())
     return [{"score": s, "ratings": counts.get(s, 0), "share": _rate(counts.get(s, 0), rated)} for s in range(1, 6)]
 
 
-def agents(period: Period) -> list[dict]:
+def agents(period: Period, snap: Snapshot | None = None) -> list[dict]:
     """Per agent: conversations handled, first response time after the handoff, CSAT."""
     from django.contrib.auth import get_user_model
 
-    qs = outcomes_in(period).filter(agent__isnull=False)
-    rows = qs.values("agent").annotate(handled=Count("pk"), rated=Count("csat"), csat_mean=Avg("csat"))
-    times = defaultdict(list)
-    for agent_id, seconds in qs.filter(first_response_s__isnull=False).values_list("agent", "first_response_s"):
-        times[agent_id].append(seconds)
-    names = {
-        u.pk: u.get_full_name() or u.get_username()
-        for u in get_user_model().objects.filter(pk__in=[r["agent"] for r in rows])
-    }
-    result = []
-    for r in rows:
-        p50, p90 = _percentiles(times[r["agent"]])
-        result.append(
-            {
-                "agent": names.get(r["agent"], r["agent"]),
-                "handled": r["handled"],
-                "frt_p50_s": p50,
-                "frt_p90_s": p90,
-                "rated": r["rated"],
-                "csat_mean": round(r["csat_mean"], 2) if r["csat_mean"] is not None else None,
-            }
-        )
-    return sorted(result, key=lambda r: -r["handled"])
+    snap = snap or Snapshot(period)
+    tallies: dict = defaultdict(lambda: [0, 0, 0])  # handled, rated, csat sum
+    for r in snap.breakdown:
+        if r["agent"] is not None:
+            t = tallies[r["agent"]]
+            t[0] += r["n"]
+            if r["csat"] is not None:
+                t[1] += r["n"]
+                t[2] += r["n"] * r["csat"]
+    times = snap.agent_percentiles() if tallies else {}
+    users = get_user_model().objects.filter(pk__in=list(tallies))
+    names = {u.pk: u.get_full_name() or u.get_username() for u in users}
+    result = [
+        {
+            "agent": names.get(agent_id, agent_id),
+            "handled": handled,
+            "frt_p50_s": times.get(agent_id, (None, None))[0],
+            "frt_p90_s": times.get(agent_id, (None, None))[1],
+            "rated": rated,
+            "csat_mean": round(csat_sum / rated, 2) if rated else None,
+        }
+        for agent_id, (handled, rated, csat_sum) in tallies.items()
+    ]
+    return sorted(result, key=lambda r: (-r["handled"], str(r["agent"])))
 
 
-def hour_of_week(period: Period) -> list[dict]:
-    zone = site_zone()
-    rows = (
-        outcomes_in(period)
-        .annotate(weekday=ExtractIsoWeekDay("started_at", tzinfo=zone), hour=ExtractHour("started_at", tzinfo=zone))
-        .values("weekday", "hour")
-        .annotate(conversations=Count("pk"))
-    )
-    grid = {(r["weekday"], r["hour"]): r["conversations"] for r in rows}
+def hour_of_week(period: Period, snap: Snapshot | None = None) -> list[dict]:
+    snap = snap or Snapshot(period)
+    grid: dict = defaultdict(int)
+    for r in snap.hourly:
+        grid[(r["at"].isoweekday(), r["at"].hour)] += r["n"]
     return [
         {"weekday": WEEKDAYS[d - 1], "hour": h, "conversations": grid.get((d, h), 0)}
         for d in range(1, 8)
@@ -261,7 +363,7 @@ def top_intents(period: Period, limit: int = 15) -> list[dict]:
         Message.objects.filter(created_at__gte=start, created_at__lt=end, sender=Message.Sender.VISITOR)
         .exclude(intent="")
         .values("intent")
-        .annotate(messages=Count("pk"))
+        .annotate(messages=Count("intent"))  # not the id: the index holds the intent, so no table reads
         .order_by("-messages", "intent")[:limit]
     )
     return list(rows)
@@ -271,14 +373,9 @@ def top_fallback_messages(period: Period, limit: int = 15) -> list[dict]:
     """The visitor messages the bot most often answered with the fallback (same text)."""
     start, end = period.bounds()
     rows = (
-        Message.objects.filter(
-            created_at__gte=start,
-            created_at__lt=end,
-            sender=Message.Sender.VISITOR,
-            feedback__source=Feedback.Source.FALLBACK,
-        )
+        UnansweredMessage.objects.filter(created_at__gte=start, created_at__lt=end, source=Feedback.Source.FALLBACK)
         .values("text")
-        .annotate(fallbacks=Count("pk"))
+        .annotate(fallbacks=Count("*"))
         .order_by("-fallbacks", "text")[:limit]
     )
     return list(rows)
@@ -290,25 +387,12 @@ def suggestion_acceptance(period: Period) -> list[dict]:
 
     start, end = period.bounds()
     counts = SuggestionEvent.objects.filter(created_at__gte=start, created_at__lt=end).aggregate(
-        suggestions_shown=Count("pk"),
+        suggestions_shown=Count("*"),
         suggestions_decided=Count("pk", filter=~Q(outcome=SuggestionEvent.Outcome.SHOWN)),
         suggestions_accepted=Count("pk", filter=Q(outcome__in=SuggestionEvent.ACCEPTED)),
     )
     counts["suggestion_acceptance"] = _rate(counts["suggestions_accepted"], counts["suggestions_decided"])
     return [counts]
-
-
-def open_conversations(period: Period) -> int:
-    """Conversations started in the range whose outcome is not final yet (not counted)."""
-    from chatbot.conversations.models import Conversation
-
-    start, end = period.bounds()
-    return (
-        Conversation.objects.filter(created_at__gte=start, created_at__lt=end)
-        .exclude(outcome__final=True)
-        .filter(last_seq__gt=0)
-        .count()
-    )
 
 
 TABLES = {

@@ -19,7 +19,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from chatbot.analytics import outcomes
-from chatbot.analytics.models import SeedRun
+from chatbot.analytics.models import SeedRun, UnansweredMessage
 from chatbot.conversations.models import Conversation, Message, Visitor
 from chatbot.nlu.models import Feedback, ModelVersion
 from chatbot.replies.models import SuggestionEvent
@@ -353,6 +353,17 @@ class Seeder:
             Conversation.objects.bulk_create(batch.conversations, batch_size=5000)
             Message.objects.bulk_create(batch.messages, batch_size=5000)
             Feedback.objects.bulk_create(batch.feedback, batch_size=5000)
+            texts = {m.pk: m.text for m in batch.messages if m.sender == "visitor"}
+            UnansweredMessage.objects.bulk_create(
+                [
+                    UnansweredMessage(
+                        feedback_id=f.pk, source=f.source, text=texts[f.message_id], created_at=f.created_at
+                    )
+                    for f in batch.feedback
+                    if f.source in (Feedback.Source.FALLBACK, Feedback.Source.LOW_CONFIDENCE)
+                ],
+                batch_size=5000,
+            )
             SuggestionEvent.objects.bulk_create(batch.suggestions, batch_size=5000)
 
 

@@ -9,6 +9,7 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from chatbot.analytics import metrics, outcomes
+from chatbot.analytics.models import UnansweredMessage
 from chatbot.conversations.models import Conversation, Message
 from chatbot.nlu.models import Feedback
 
@@ -47,9 +48,21 @@ def message_saved(sender, instance: Message, created: bool, raw: bool = False, *
         transaction.on_commit(lambda: metrics.observe_bot_answer(instance))
 
 
+UNANSWERED_SOURCES = (Feedback.Source.FALLBACK, Feedback.Source.LOW_CONFIDENCE)
+
+
 @receiver(post_save, sender=Feedback, dispatch_uid="analytics.feedback_saved")
 def feedback_saved(sender, instance: Feedback, created: bool, raw: bool = False, **kwargs) -> None:
-    if raw or not created or instance.source != Feedback.Source.THUMBS_DOWN:
+    if raw or not created:
+        return
+    if instance.source in UNANSWERED_SOURCES:
+        text = Message.objects.filter(pk=instance.message_id).values_list("text", flat=True).first()
+        UnansweredMessage.objects.get_or_create(
+            feedback_id=instance.pk,
+            defaults={"source": instance.source, "text": text or "", "created_at": instance.created_at},
+        )
+        return
+    if instance.source != Feedback.Source.THUMBS_DOWN:
         return
     conversation_id = Message.objects.filter(pk=instance.message_id).values_list("conversation_id", flat=True).first()
     if (

@@ -32,6 +32,7 @@ HEADLINES = [
     ("suggestion_acceptance", "Suggestion acceptance", "rate"),
 ]
 # Tables shown on the page, in order (all of reports.TABLES are exported).
+SNAPSHOT_TABLES = {"model_versions", "handoff_reasons", "agents", "csat", "outcomes_by_day"}
 PAGE_TABLES = ["model_versions", "handoff_reasons", "agents", "csat", "top_intents", "top_fallbacks", "outcomes_by_day"]
 
 
@@ -95,9 +96,9 @@ def _delta(key: str, kind: str, value) -> str:
     return f"{sign}{display(key, abs(value))}"
 
 
-def _table(name: str, period: reports.Period) -> dict:
+def _table(name: str, period: reports.Period, snap: reports.Snapshot) -> dict:
     title, function = reports.TABLES[name]
-    rows = function(period)
+    rows = function(period, snap) if name in SNAPSHOT_TABLES else function(period)
     columns = list(rows[0]) if rows else []
     return {
         "name": name,
@@ -111,7 +112,9 @@ def _table(name: str, period: reports.Period) -> dict:
 @supervisor_required
 def reports_page(request: HttpRequest) -> HttpResponse:
     period, error = _period(request)
-    current = reports.summary(period)[0]
+    snap = reports.Snapshot(period)
+    snap.hourly  # noqa: B018 - read once, for the tables and the headline figures alike
+    current = reports.summary(period, snap)[0]
     previous = reports.summary(period.previous())[0]
     deltas = reports.compare(current, previous, [k for k, _, _ in HEADLINES])
     query = f"start={period.start.isoformat()}&end={period.end.isoformat()}"
@@ -142,9 +145,8 @@ def reports_page(request: HttpRequest) -> HttpResponse:
             )
         ],
         "charts": [{"name": name, "title": title} for name, (title, _) in charts.CHARTS.items()],
-        "tables": [_table(name, period) for name in PAGE_TABLES],
+        "tables": [_table(name, period, snap) for name in PAGE_TABLES],
         "exports": [{"name": name, "title": title} for name, (title, _) in reports.TABLES.items()],
-        "open_conversations": reports.open_conversations(period),
         "demo_data": SeedRun.objects.filter(demo=True).exists(),
     }
     return render(request, "analytics/reports.html", context)

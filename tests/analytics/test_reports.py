@@ -218,3 +218,11 @@ def test_metrics_count_messages_answers_and_latency(chat, version, django_captur
     assert 'chatbot_celery_queue_depth{queue="inference"}' in text
     assert f'chatbot_intent_model_info{{model_id="v-test",version="{version.pk}"}} 1.0' in text
     assert 'chatbot_active_websockets{kind="visitor"}' in text
+
+
+def test_fallbacks_feed_top_fallback_messages_and_unanswered_questions(chat):
+    chat.bot_answers(chat.ask("do you sell gift cards"), confident=False)
+    chat.bot_answers(chat.ask("do you sell gift cards"), confident=False)
+    today = reports.Period.parse(None, None)
+    assert reports.top_fallback_messages(today) == [{"text": "do you sell gift cards", "fallbacks": 2}]
+    assert [(t, n) for t, n, _ in clusters.unanswered_texts(today)] == [("do you sell gift cards", 2)]
