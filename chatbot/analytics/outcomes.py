@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from chatbot.analytics import cache as report_cache
 from chatbot.analytics.models import ConversationOutcome, Outcome
 from chatbot.conversations.models import Conversation, Message
 from chatbot.nlu.models import Feedback
@@ -181,6 +182,8 @@ def finalise(conversation_ids: Iterable, now: datetime | None = None) -> int:
                 rows, update_conflicts=True, unique_fields=["conversation"], update_fields=UPDATE_FIELDS
             )
             stored += len(rows)
+    if stored:
+        transaction.on_commit(report_cache.outcomes_changed)
     return stored
 
 
@@ -234,6 +237,7 @@ def record_handoff(conversation: Conversation) -> None:
             "started_at": conversation.created_at,
         },
     )
+    transaction.on_commit(report_cache.outcomes_changed)
     if created:
         return
     changes = {"outcome": Outcome.HANDED_OFF, "final": False}
@@ -246,4 +250,5 @@ def record_handoff(conversation: Conversation) -> None:
 
 def reopen(conversation_id) -> None:
     """The visitor wrote again: a final outcome is final no more."""
-    ConversationOutcome.objects.filter(pk=conversation_id, final=True).update(final=False)
+    if ConversationOutcome.objects.filter(pk=conversation_id, final=True).update(final=False):
+        transaction.on_commit(report_cache.outcomes_changed)

@@ -28,8 +28,11 @@ def _finalise_after_commit(conversation_id) -> None:
 
 
 @receiver(post_save, sender=Conversation, dispatch_uid="analytics.conversation_saved")
-def conversation_saved(sender, instance: Conversation, created: bool, raw: bool = False, **kwargs) -> None:
-    if raw:
+def conversation_saved(
+    sender, instance: Conversation, created: bool, raw: bool = False, update_fields=None, **kwargs
+) -> None:
+    # Only a change of hands matters (every stored message saves the conversation too).
+    if raw or (update_fields is not None and "status" not in update_fields):
         return
     if instance.status in outcomes.HANDED_OVER_STATUSES:
         outcomes.record_handoff(instance)

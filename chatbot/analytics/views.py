@@ -13,6 +13,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from chatbot.analytics import cache as report_cache
 from chatbot.analytics import charts, clusters, reports
 from chatbot.analytics.models import SeedRun
 
@@ -112,16 +113,22 @@ def _table(name: str, period: reports.Period, snap: reports.Snapshot) -> dict:
 @supervisor_required
 def reports_page(request: HttpRequest) -> HttpResponse:
     period, error = _period(request)
+    context = report_cache.cached(
+        f"page:{reports.site_zone().key}:{period.start}:{period.end}", lambda: _page_context(period)
+    )
+    return render(request, "analytics/reports.html", {**context, "error": error})
+
+
+def _page_context(period: reports.Period) -> dict:
     snap = reports.Snapshot(period)
     snap.hourly  # noqa: B018 - read once, for the tables and the headline figures alike
     current = reports.summary(period, snap)[0]
     previous = reports.summary(period.previous())[0]
     deltas = reports.compare(current, previous, [k for k, _, _ in HEADLINES])
     query = f"start={period.start.isoformat()}&end={period.end.isoformat()}"
-    context = {
+    return {
         "period": period,
         "previous_period": period.previous(),
-        "error": error,
         "query": query,
         "zone": reports.site_zone().key,
         "headlines": [
@@ -149,7 +156,6 @@ def reports_page(request: HttpRequest) -> HttpResponse:
         "exports": [{"name": name, "title": title} for name, (title, _) in reports.TABLES.items()],
         "demo_data": SeedRun.objects.filter(demo=True).exists(),
     }
-    return render(request, "analytics/reports.html", context)
 
 
 @require_GET
@@ -158,7 +164,10 @@ def chart(request: HttpRequest, name: str) -> HttpResponse:
     if name not in charts.CHARTS:
         raise Http404("No such chart.")
     period, _ = _period(request)
-    response = HttpResponse(charts.CHARTS[name][1](period), content_type="image/svg+xml")
+    svg = report_cache.cached(
+        f"chart:{name}:{reports.site_zone().key}:{period.start}:{period.end}", lambda: charts.CHARTS[name][1](period)
+    )
+    response = HttpResponse(svg, content_type="image/svg+xml")
     response["Cache-Control"] = "private, max-age=60"
     return response
 

@@ -226,3 +226,22 @@ def test_fallbacks_feed_top_fallback_messages_and_unanswered_questions(chat):
     today = reports.Period.parse(None, None)
     assert reports.top_fallback_messages(today) == [{"text": "do you sell gift cards", "fallbacks": 2}]
     assert [(t, n) for t, n, _ in clusters.unanswered_texts(today)] == [("do you sell gift cards", 2)]
+
+
+def test_a_rendered_page_is_kept_until_outcomes_change(chat, supervisor, django_capture_on_commit_callbacks):
+    from chatbot.analytics import outcomes
+    from tests.analytics.conftest import later
+
+    client = client_for(supervisor)
+    chat.resolved_exchange()
+
+    def conversations() -> str:
+        html = client.get("/agent/reports/").content.decode()
+        return html.split('data-key="conversations"')[1].split('data-raw="')[1].split('"')[0]
+
+    assert conversations() == "0"
+    Conversation.objects.filter(pk=chat.id).update(updated_at=later() - timedelta(days=3))
+    assert conversations() == "0"  # nothing was finalised: the kept page is still right
+    with django_capture_on_commit_callbacks(execute=True):
+        outcomes.finalise([chat.id])
+    assert conversations() == "1"
