@@ -30,6 +30,7 @@ import django  # noqa: E402
 django.setup()
 
 from django.conf import settings  # noqa: E402
+from django.core.cache import cache  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, reset_queries  # noqa: E402
 from django.test import Client  # noqa: E402
@@ -108,24 +109,30 @@ def main() -> None:
     urls = ["/agent/reports/", "/agent/reports/unanswered/"]
     urls += [f"/agent/reports/charts/{name}.svg" for name in charts.CHARTS]
     urls += [f"/agent/reports/export/{name}.csv" for name in [*reports.TABLES, "unanswered"]]
-    say(
-        f"\nreports for {period.start} to {period.end} ({period.days} days), {args.runs} runs each (after one warm-up):"
-    )
-    say(f"{'url':48} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
+    say(f"\nreports for {period.start} to {period.end} ({period.days} days), {args.runs} runs each after one warm-up;")
+    say("cold: the report cache emptied before every request (a first view after the outcomes changed);")
+    say("kept: the page or chart as kept until the outcomes change (pages and charts; CSV is always computed)")
+    say(f"{'url':44} {'cold p50':>9} {'cold p95':>9} {'cold max':>9} {'kept p95':>9}")
     worst = (0.0, "")
     for url in urls:
         response = client.get(url + query)  # warm-up: imports, the encoder, matplotlib's font cache
         assert response.status_code == 200, (url, response.status_code)
-        times = []
+        cold, kept = [], []
+        for _ in range(args.runs):
+            cache.clear()
+            started = time.perf_counter()
+            client.get(url + query)
+            cold.append(1000 * (time.perf_counter() - started))
         for _ in range(args.runs):
             started = time.perf_counter()
             client.get(url + query)
-            times.append(1000 * (time.perf_counter() - started))
-        say(f"{url:48} {statistics.median(times):8.1f} {p95(times):8.1f} {max(times):8.1f}")
-        worst = max(worst, (p95(times), url))
-    say(f"slowest p95: {worst[1]} {worst[0]:.1f} ms (target <= 500 ms)")
+            kept.append(1000 * (time.perf_counter() - started))
+        say(f"{url:44} {statistics.median(cold):9.1f} {p95(cold):9.1f} {max(cold):9.1f} {p95(kept):9.1f}")
+        worst = max(worst, (p95(cold), url))
+    say(f"slowest cold p95: {worst[1]} {worst[0]:.1f} ms (target <= 500 ms)")
 
     # --- The slowest query of the slowest page -------------------------------------
+    cache.clear()
     with CaptureQueriesContext(connection) as captured:
         client.get(worst[1] + query)
     slowest = max(captured.captured_queries, key=lambda q: float(q["time"]))
