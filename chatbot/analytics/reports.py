@@ -13,7 +13,7 @@ from functools import cached_property
 
 import numpy as np
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Aggregate, Count, FloatField, Q, Sum
 from django.db.models.functions import TruncHour
 
@@ -166,7 +166,12 @@ class Snapshot:
             .order_by()
         )
         zone = site_zone()
-        result = list(rows)
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                # ~64k index entries for 30 days sort in memory instead of on disk.
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL work_mem = '32MB'")
+            result = list(rows)
         for r in result:
             r["at"] = r["at"].astimezone(zone)
         return result
