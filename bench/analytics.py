@@ -145,7 +145,10 @@ def time_reports(args, say) -> None:
         client.get(worst[1] + query)
     slowest = max(captured.captured_queries, key=lambda q: float(q["time"]))
     say(f"\nslowest query of {worst[1]} ({float(slowest['time']) * 1000:.1f} ms):\n{slowest['sql']}")
-    with connection.cursor() as cursor:
+    from django.db import transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL work_mem = '32MB'")  # as the reports run it (reports.Snapshot.hourly)
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + slowest["sql"])
         say("\n".join(row[0] for row in cursor.fetchall()))
     reset_queries()
