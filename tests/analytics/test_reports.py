@@ -245,3 +245,14 @@ def test_a_rendered_page_is_kept_until_outcomes_change(chat, supervisor, django_
     with django_capture_on_commit_callbacks(execute=True):
         outcomes.finalise([chat.id])
     assert conversations() == "1"
+
+
+def test_a_group_opens_its_messages_in_the_review_inbox(chat, admin, supervisor):
+    chat.bot_answers(chat.ask("do you sell gift cards"), confident=False)
+    chat.bot_answers(chat.ask("where can I park"), confident=False)
+    page = client_for(supervisor).get("/agent/reports/unanswered/")
+    assert page.status_code == 200 and b"Open in review inbox" in page.content
+    (group,) = [g for g in clusters.top_unanswered(reports.Period.parse(None, None)) if "gift" in g.label]
+    inbox = client_for(admin).get(group.review_url)
+    assert inbox.status_code == 200
+    assert b"do you sell gift cards" in inbox.content and b"where can I park" not in inbox.content
