@@ -10,7 +10,8 @@ export DJANGO_SETTINGS_MODULE := chatbot.settings
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test setup lint bench-chat bench-nlu bench-replies bench-api clean
+.PHONY: run test setup lint bench-chat bench-nlu bench-replies bench-api bench-analytics clean
+
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +26,7 @@ run: setup
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(PY) manage.py bootstrap_demo
 	DEBUG=$${DEBUG:-1} $(PY) manage.py create_demo_users
+	DEBUG=$${DEBUG:-1} $(PY) manage.py seed_analytics --demo --conversations 300
 	DEBUG=$${DEBUG:-1} $(PY) manage.py serve --port $(PORT)
 
 # axe-core for the widget's accessibility test (npm, locked in frontend/package-lock.json).
@@ -51,6 +53,9 @@ bench-replies: setup
 # Needs DATABASE_URL (PostgreSQL) and REDIS_URL.
 bench-api: setup
 	$(PY) bench/api.py
+
+bench-analytics: setup
+	$(PY) bench/analytics.py
 
 clean:
 	rm -rf $(VENV) var staticfiles test-artifacts

@@ -418,3 +418,32 @@ CELERY_BEAT_SCHEDULE["privacy-retention"] = {
     "schedule": 24 * 60 * 60,
 }
 # --- End of security and privacy -------------------------------------------------
+
+# --- Analytics: outcomes, reports, metrics (docs/analytics.md) ---------------------
+
+INSTALLED_APPS.append("chatbot.analytics")
+# A conversation neither closed nor touched for this many hours has a final outcome.
+ANALYTICS_IDLE_WINDOW_H = env_float("ANALYTICS_IDLE_WINDOW_H", default=24.0, minimum=0.01, unit="hours")
+# How often the beat task finalises idle conversations, and at most how many per run.
+ANALYTICS_FINALISE_EVERY_S = env_int("ANALYTICS_FINALISE_EVERY_S", default=300, minimum=1, unit="seconds")
+ANALYTICS_FINALISE_MAX = env_int("ANALYTICS_FINALISE_MAX", default=50000, minimum=1, unit="conversations")
+# Ratings arrive after the close; outcomes this recent are checked for a late one.
+ANALYTICS_RATING_LOOKBACK_DAYS = env_int("ANALYTICS_RATING_LOOKBACK_DAYS", default=30, minimum=1, unit="days")
+# Day boundaries, hour-of-week and dates on the Reports page are in this zone.
+SITE_TIME_ZONE = env_str("SITE_TIME_ZONE", default=TIME_ZONE)
+try:
+    import zoneinfo
+
+    zoneinfo.ZoneInfo(SITE_TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+    raise ImproperlyConfigured(
+        f"SITE_TIME_ZONE {SITE_TIME_ZONE!r} is not a time zone. Set it like Europe/Berlin."
+    ) from exc
+# Top unanswered questions: messages closer than this cosine distance share a group.
+ANALYTICS_CLUSTER_DISTANCE = env_float("ANALYTICS_CLUSTER_DISTANCE", default=0.35, minimum=0.01, maximum=1.99)
+# /metrics: with a token, scrapers send "Authorization: Bearer <token>"; without, only this machine may scrape.
+METRICS_TOKEN = env_str("METRICS_TOKEN", default="")
+CELERY_BEAT_SCHEDULE["analytics-finalise-outcomes"] = {
+    "task": "chatbot.analytics.tasks.finalise_outcomes",
+    "schedule": float(ANALYTICS_FINALISE_EVERY_S),
+}
