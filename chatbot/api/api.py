@@ -6,7 +6,7 @@ from django.http import Http404, HttpRequest
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from chatbot.api.endpoints import conversations, intents, model_versions, visitors
+from chatbot.api.endpoints import analytics, conversations, intents, model_versions, visitors
 from chatbot.api.problems import CONTENT_TYPE, ApiProblem, problem_response
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ api.add_router("", conversations.router)
 api.add_router("", visitors.router)
 api.add_router("", intents.router)
 api.add_router("", model_versions.router)
+api.add_router("", analytics.router)
 
 
 @api.exception_handler(ApiProblem)

@@ -33,6 +33,7 @@ ENDPOINTS = [
     ("POST", "/api/v1/model-versions", "admin"),
     ("POST", "/api/v1/model-versions/{version}/activate", "admin"),
     ("POST", "/api/v1/model-versions/{version}/rollback", "admin"),
+    ("GET", "/api/v1/analytics/summary", "read"),
 ]
 LOWER_SCOPE = {"write": "read", "admin": "write"}
 IDS = [f"{m} {p}" for m, p, _ in ENDPOINTS]
