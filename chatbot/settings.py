@@ -318,3 +318,78 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
+
+
+# --- Reliability: acked means answered (issue 12) --------------------------------
+# One block, ported as a whole: recovery of unanswered messages, supervision,
+# health thresholds, pools and request limits. docs/deploy.md explains each.
+
+INSTALLED_APPS += ["chatbot.ops"]
+# `manage.py serve` listens here unless --host/--port say otherwise.
+HOST = env.str("HOST", default="127.0.0.1")
+PORT = _env_or_fail(env.int, "PORT", "Set PORT to a TCP port number, like 8000.", default=8000)
+# A visitor message with no bot decision this many seconds after it was stored is
+# enqueued again by the sweeper (which runs every REPLY_RECOVERY_INTERVAL_S);
+# messages older than REPLY_RECOVERY_MAX_AGE_S are left alone (an answer that
+# late helps nobody) but still count against /healthz.
+REPLY_RECOVERY_AFTER_S = _env_or_fail(
+    env.float, "REPLY_RECOVERY_AFTER_S", "Set it to a number of seconds, like 10.", default=10.0
+)
+REPLY_RECOVERY_INTERVAL_S = _env_or_fail(
+    env.float, "REPLY_RECOVERY_INTERVAL_S", "Set it to a number of seconds, like 5.", default=5.0
+)
+REPLY_RECOVERY_MAX_AGE_S = _env_or_fail(
+    env.int, "REPLY_RECOVERY_MAX_AGE_S", "Set it to a number of seconds, like 3600.", default=3600
+)
+if CELERY_TRAINING_TIME_LIMIT >= CELERY_VISIBILITY_TIMEOUT and CELERY_VISIBILITY_TIMEOUT > 60:
+    raise ImproperlyConfigured(
+        "CELERY_TRAINING_TIME_LIMIT must be below CELERY_VISIBILITY_TIMEOUT, or a running training is "
+        "handed to a second worker. Raise CELERY_VISIBILITY_TIMEOUT or lower CELERY_TRAINING_TIME_LIMIT."
+    )
+# /healthz answers 503 when a visitor message has waited this long for the bot.
+HEALTH_UNANSWERED_MAX_AGE_S = _env_or_fail(
+    env.float, "HEALTH_UNANSWERED_MAX_AGE_S", "Set it to a number of seconds, like 30.", default=30.0
+)
+# Each worker writes a heartbeat this often; one missing for three beats is dead.
+WORKER_HEARTBEAT_S = _env_or_fail(
+    env.float, "WORKER_HEARTBEAT_S", "Set it to a number of seconds, like 5.", default=5.0
+)
+# Redis connections per server process for the channel layer. The pool waits up
+# to REDIS_POOL_TIMEOUT_S for a free connection instead of failing at the cap.
+REDIS_MAX_CONNECTIONS = _env_or_fail(
+    env.int, "REDIS_MAX_CONNECTIONS", "Set it to a number of connections, like 500.", default=500
+)
+REDIS_POOL_TIMEOUT_S = _env_or_fail(
+    env.float, "REDIS_POOL_TIMEOUT_S", "Set it to a number of seconds, like 10.", default=10.0
+)
+# Request bodies larger than these are refused with 413 before they are read:
+# the widget's API takes a few hundred bytes; the admin imports intent files.
+WIDGET_API_MAX_BODY_BYTES = _env_or_fail(
+    env.int, "WIDGET_API_MAX_BODY_BYTES", "Set it to a number of bytes, like 16384.", default=16 * 1024
+)
+REQUEST_MAX_BODY_BYTES = _env_or_fail(
+    env.int, "REQUEST_MAX_BODY_BYTES", "Set it to a number of bytes, like 33554432.", default=32 * 1024 * 1024
+)
+# Threads for websocket database work per server process (Channels' default is one).
+WS_DATABASE_THREADS = _env_or_fail(env.int, "WS_DATABASE_THREADS", "Set it to a number of threads, like 8.", default=8)
+if not EMBEDDED:
+    # Idle connections are pinged before use (after a Redis restart they are
+    # stale), and the pool waits for a free connection instead of failing.
+    CHANNEL_LAYERS["default"]["BACKEND"] = "chatbot.ops.channel_layer.PooledRedisChannelLayer"
+    CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0].update(
+        max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_POOL_TIMEOUT_S, health_check_interval=10
+    )
+    CACHES["default"]["OPTIONS"] = {"health_check_interval": 10}
+    CELERY_BROKER_TRANSPORT_OPTIONS["health_check_interval"] = 10
+if "pool" in DATABASES["default"].get("OPTIONS", {}):
+    # Check a pooled connection before handing it out: after a PostgreSQL restart
+    # every pooled connection is dead, and the first query on each would fail.
+    from psycopg_pool import ConnectionPool
+
+    DATABASES["default"]["OPTIONS"]["pool"]["check"] = ConnectionPool.check_connection
+CELERY_BEAT_SCHEDULE["recover-unanswered-messages"] = {
+    "task": "chatbot.ops.tasks.recover_unanswered_messages",
+    "schedule": REPLY_RECOVERY_INTERVAL_S,
+    "options": {"expires": REPLY_RECOVERY_INTERVAL_S},
+}
+# --- End of the reliability block ---------------------------------------------------

@@ -140,7 +140,9 @@ def record_visitor_message(conversation_id, text: str, client_msg_id: uuid.UUID)
             message = append_message(
                 conversation, sender=Message.Sender.VISITOR, text=text, client_msg_id=client_msg_id
             )
-            transaction.on_commit(lambda: reply_to_visitor_message.delay(message.pk))
+            # robust: a broker that is down must not fail the stored, acked message;
+            # the sweeper (chatbot/ops/recovery.py) enqueues it once it is back.
+            transaction.on_commit(lambda: reply_to_visitor_message.delay(message.pk), robust=True)
             realtime.push(realtime.AGENTS_GROUP, queue_event(conversation))
             realtime.push(realtime.conversation_group(conversation.pk), message_event(message))
     except IntegrityError:

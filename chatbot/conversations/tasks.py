@@ -10,6 +10,7 @@ from chatbot.conversations import services
 from chatbot.conversations.models import Message
 from chatbot.nlu import services as nlu_services
 from chatbot.nlu import serving
+from chatbot.ops.recovery import TRANSIENT_ERRORS
 from chatbot.replies.tasks import enqueue_suggestions
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,16 @@ def load_model_before_the_first_message(sender=None, **kwargs) -> None:
         serving.warm_up()
 
 
-@shared_task(queue=Queue.INFERENCE)
+# A database or broker restart fails the task for a moment: retry with backoff
+# (1, 2, 4 ... 30 s, jittered); the sweeper (chatbot/ops/recovery.py) catches the rest.
+@shared_task(
+    queue=Queue.INFERENCE,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=1,
+    retry_backoff_max=30,
+    retry_jitter=True,
+    max_retries=10,
+)
 def reply_to_visitor_message(message_id: int) -> None:
     text = Message.objects.filter(pk=message_id, sender=Message.Sender.VISITOR).values_list("text", flat=True).first()
     if text is None or Message.objects.filter(reply_to_id=message_id).exists():

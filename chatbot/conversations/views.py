@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from chatbot.conversations import services
 from chatbot.nlu import serving
+from chatbot.ops import health
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
             ("broker", _broker),
             ("channel_layer", _channel_layer),
             ("model", _model),
+            *health.CHECKS,
         )
     }
     healthy = all(ok for ok, _ in checks.values())
