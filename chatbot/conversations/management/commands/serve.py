@@ -1,9 +1,8 @@
 """Run the product: the ASGI server and, without Redis, a worker inside it;
-with REDIS_URL, worker processes per queue beside it (unless --no-workers)."""
+with REDIS_URL, worker processes per queue and the scheduler beside it (unless
+--no-workers), supervised: a child that dies is restarted within seconds, all
+die with the server, and one scheduler runs per Redis (chatbot/ops/supervisor.py)."""
 
-import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,21 +18,21 @@ WS_MAX_BYTES = 16 * 1024
 
 
 class Command(BaseCommand):
-    help = "Serve HTTP and websockets; start Celery workers (embedded, or as processes with REDIS_URL)."
+    help = "Serve HTTP and websockets; start Celery workers (embedded, or as supervised processes with REDIS_URL)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--host", default=settings.HOST)
+        parser.add_argument("--port", type=int, default=settings.PORT)
         parser.add_argument("--no-workers", action="store_true", help="with REDIS_URL: do not start workers")
 
     def handle(self, host: str, port: int, no_workers: bool, **options):
-        children: list[subprocess.Popen] = []
+        supervisor = None
         if settings.EMBEDDED:
             from chatbot import embedded_worker
 
             embedded_worker.start()
         elif not no_workers:
-            children.extend(subprocess.Popen(command) for command in worker_commands())
+            supervisor = supervise(worker_commands()).start()
         self.stdout.write(f"Serving on http://{host}:{port}/ (Ctrl-C to stop)")
         try:
             uvicorn.run(
@@ -45,10 +44,17 @@ class Command(BaseCommand):
                 lifespan="off",
             )
         finally:
-            for child in children:
-                child.send_signal(signal.SIGTERM)
-            for child in children:
-                child.wait(timeout=30)
+            if supervisor is not None:
+                supervisor.stop()
+
+
+def supervise(commands: list[list[str]]):
+    """A supervisor for the worker commands, with celery beat under the Redis lock."""
+    from chatbot.ops.supervisor import BeatLock, Supervisor
+
+    workers = {command[command.index("-Q") + 1]: command for command in commands if "worker" in command}
+    beat = next((command for command in commands if "beat" in command), None)
+    return Supervisor(workers, beat=beat, beat_lock=BeatLock(settings.REDIS_URL) if beat else None)
 
 
 def worker_commands() -> list[list[str]]:
