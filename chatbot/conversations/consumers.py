@@ -99,6 +99,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.conversation = conversation
         self.auth_timer.cancel()
         await self.channel_layer.group_add(realtime.conversation_group(conversation.pk), self.channel_name)
+        await self._send_history(last_seq)
+
+    async def _send_history(self, last_seq: int) -> None:
+        conversation = self.conversation
         history = await database_sync_to_async(services.messages_after)(conversation, last_seq)
         await self.send_json(
             {
@@ -148,6 +152,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_ping(self, frame: dict) -> None:
         await self.send_json({"type": "pong"})
 
+    async def on_resume(self, frame: dict) -> None:
+        # A client that saw a gap in seq (a live push was lost) asks for what follows
+        # the last seq it has every message up to (docs/protocol.md, "Gaps").
+        after_seq = frame.get("after_seq")
+        if not isinstance(after_seq, int) or isinstance(after_seq, bool) or after_seq < 0:
+            raise ProtocolError("invalid_after_seq", "after_seq must be a whole number, 0 or more.")
+        await database_sync_to_async(self.conversation.refresh_from_db)(fields=["status"])
+        await self._send_history(after_seq)
+
     HANDLERS = {
         "user_message": on_user_message,
         "feedback": on_feedback,
@@ -156,6 +169,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         "identify": on_identify,
         "typing": on_typing,
         "ping": on_ping,
+        "resume": on_resume,
     }
 
     # --- Events from the channel layer ---------------------------------------

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from chatbot.conversations import services
 from chatbot.conversations.models import Message
-from tests.chat.test_consumer import authed, send_message
+from tests.faults.ws import authed, send_message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
