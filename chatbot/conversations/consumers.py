@@ -15,13 +15,16 @@ from django.conf import settings
 from chatbot import realtime
 from chatbot.conversations import services
 from chatbot.conversations.services import ProtocolError
+from chatbot.ops.recovery import TRANSIENT_ERRORS
+from chatbot.ops.resilience import FaultTolerantConsumer
 
 log = logging.getLogger(__name__)
 
 CLOSE_UNAUTHORIZED = 4401
+CLOSE_TRY_AGAIN_LATER = 1013
 
 
-class ChatConsumer(AsyncWebsocketConsumer):
+class ChatConsumer(FaultTolerantConsumer, AsyncWebsocketConsumer):
     conversation = None
     auth_timer: asyncio.Task | None = None
 
@@ -39,7 +42,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.auth_timer is not None:
             self.auth_timer.cancel()
         if self.conversation is not None:
-            await self.channel_layer.group_discard(realtime.conversation_group(self.conversation.pk), self.channel_name)
+            try:
+                await self.channel_layer.group_discard(
+                    realtime.conversation_group(self.conversation.pk), self.channel_name
+                )
+            except TRANSIENT_ERRORS as exc:  # the membership expires with the layer's group expiry
+                log.warning("leaving the conversation group failed: %s", exc)
 
     async def send_json(self, content: dict) -> None:
         await self.send(text_data=json.dumps(content))
@@ -67,10 +75,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         kind = frame["type"]
         if self.conversation is None:
-            if kind == "auth":
-                await self.on_auth(frame)
-            else:
+            if kind != "auth":
                 await self._refuse("Send an auth frame first.")
+                return
+            try:
+                await self.on_auth(frame)
+            except TRANSIENT_ERRORS as exc:
+                # Not authenticated yet: say so and let the client reconnect with backoff.
+                await self._unavailable(exc, frame)
+                self.conversation = None
+                await self.close(code=CLOSE_TRY_AGAIN_LATER)
             return
         handler = self.HANDLERS.get(kind)
         if handler is None:
@@ -80,6 +94,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await handler(self, frame)
         except ProtocolError as error:
             await self.send_error(error.code, error.message, **self._echo(frame))
+        except TRANSIENT_ERRORS as exc:
+            await self._unavailable(exc, frame)
+
+    async def _unavailable(self, exc: Exception, frame: dict) -> None:
+        # A database or Redis fault: an error frame, not a dropped socket (docs/protocol.md).
+        log.warning("%s frame failed on a database or Redis fault: %s", frame.get("type"), exc)
+        await self.send_error(
+            "unavailable", "The server cannot handle this right now; send it again shortly.", **self._echo(frame)
+        )
 
     @staticmethod
     def _echo(frame: dict) -> dict:
@@ -98,8 +121,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         self.conversation = conversation
         self.auth_timer.cancel()
+        self.history_from = last_seq
         await self.channel_layer.group_add(realtime.conversation_group(conversation.pk), self.channel_name)
         await self._send_history(last_seq)
+
+    async def on_channel_layer_recovered(self) -> None:
+        # Redis may have come back empty: rejoin, and send what the outage may have lost.
+        if self.conversation is not None:
+            await self.channel_layer.group_add(realtime.conversation_group(self.conversation.pk), self.channel_name)
+            await self._send_history(self.history_from)
 
     async def _send_history(self, last_seq: int) -> None:
         conversation = self.conversation

@@ -64,7 +64,13 @@ def _transient_errors() -> tuple[type[BaseException], ...]:
     import redis.exceptions
     from django.db import InterfaceError, OperationalError
 
-    return (OperationalError, InterfaceError, kombu.exceptions.OperationalError, redis.exceptions.ConnectionError)
+    return (
+        OperationalError,
+        InterfaceError,
+        kombu.exceptions.OperationalError,
+        redis.exceptions.ConnectionError,
+        redis.exceptions.TimeoutError,
+    )
 
 
 # Errors that a restart of PostgreSQL or Redis raises and that a retry outlives.

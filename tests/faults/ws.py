@@ -10,7 +10,7 @@ from tests.conftest import ORIGIN
 
 async def authed(visitor, last_seq: int = 0) -> tuple[WebsocketCommunicator, dict]:
     communicator = WebsocketCommunicator(application, "/ws/chat/", headers=[(b"origin", ORIGIN.encode())])
-    connected, _ = await communicator.connect()
+    connected, _ = await communicator.connect(timeout=10)
     assert connected
     await communicator.send_json_to({"type": "auth", "token": visitor.token, "last_seq": last_seq})
     history = await communicator.receive_json_from(timeout=5)

@@ -1024,6 +1024,13 @@
   function onError(frame) {
     emit("error", { code: frame.code, message: frame.message });
     if (frame.code === "unauthorized") return; // the close that follows starts a new session
+    if (frame.code === "unavailable") {
+      // A server fault, not a refusal: keep the message queued and resend it with
+      // the same client_msg_id after reconnecting with backoff (docs/protocol.md).
+      dropSocket();
+      scheduleReconnect();
+      return;
+    }
     var q = frame.client_msg_id && takeFromQueue(frame.client_msg_id);
     if (q) {
       // Refused: the message is not stored. Give the visitor their text back.
