@@ -16,6 +16,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import OriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from chatbot.ops.body_limit import BodyLimit  # noqa: E402
 from chatbot.routing import websocket_urlpatterns  # noqa: E402
 
 
@@ -25,7 +26,7 @@ def allowed_websocket_origins() -> list[str]:
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": BodyLimit(django_asgi_app),
         "websocket": OriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns)), allowed_websocket_origins()
         ),

@@ -8,13 +8,13 @@ import asyncio
 import json
 import logging
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from chatbot import realtime
 from chatbot.conversations import services
 from chatbot.conversations.services import ProtocolError
+from chatbot.ops.db_threads import database_sync_to_async
 from chatbot.ops.recovery import TRANSIENT_ERRORS
 from chatbot.ops.resilience import FaultTolerantConsumer
 
