@@ -381,12 +381,10 @@ if not EMBEDDED:
     )
     CACHES["default"]["OPTIONS"] = {"health_check_interval": 10}
     CELERY_BROKER_TRANSPORT_OPTIONS["health_check_interval"] = 10
-if "pool" in DATABASES["default"].get("OPTIONS", {}):
-    # Check a pooled connection before handing it out: after a PostgreSQL restart
-    # every pooled connection is dead, and the first query on each would fail.
-    from psycopg_pool import ConnectionPool
-
-    DATABASES["default"]["OPTIONS"]["pool"]["check"] = ConnectionPool.check_connection
+# Check a pooled (or persistent) connection before handing it out: after a
+# PostgreSQL restart every pooled connection is dead, and the first query on each
+# would fail. With the pool, Django passes psycopg_pool's check_connection.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 CELERY_BEAT_SCHEDULE["recover-unanswered-messages"] = {
     "task": "chatbot.ops.tasks.recover_unanswered_messages",
     "schedule": REPLY_RECOVERY_INTERVAL_S,

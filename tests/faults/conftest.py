@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, free_port, wait_for_http
+from tests.conftest import DEMO_INTENTS, REPO, TEST_CACHE, _fingerprint, free_port, wait_for_http
 
 
 def wait_until(predicate, within: float, what: str, step: float = 0.1):
@@ -102,11 +102,11 @@ def alive(pid: int) -> bool:
 class Serve:
     """`manage.py serve` as a process, on a given Redis and database."""
 
-    def __init__(self, directory: Path, env: dict, args: list[str] | None = None) -> None:
-        self.port = free_port()
+    def __init__(self, directory: Path, env: dict, args: list[str] | None = None, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = directory / f"serve-{self.port}.log"
-        self.log = self.log_path.open("w")
+        self.log = self.log_path.open("a")
         clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "serve", "--port", str(self.port), *(args or [])],
@@ -133,3 +133,79 @@ class Serve:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self.log.close()
+
+
+class PostgresCluster:
+    """A throwaway PostgreSQL cluster (initdb, pg_ctl) on a spare port, trust auth on loopback."""
+
+    def __init__(self, directory: Path) -> None:
+        if shutil.which("initdb") is None or shutil.which("pg_ctl") is None:
+            pytest.skip("initdb/pg_ctl are not installed")
+        self.port = free_port()
+        self.data = directory / "pgdata"
+        self.socket_dir = directory
+        self.log = directory / "postgres.log"
+        run_as = self._as_postgres()
+        subprocess.run(
+            [*run_as, "initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"],
+            check=True, capture_output=True, timeout=120,
+        )  # fmt: skip
+        self.start()
+
+    @staticmethod
+    def _as_postgres() -> list[str]:
+        # initdb refuses to run as root.
+        return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+
+    def pg_ctl(self, *args: str) -> None:
+        subprocess.run(
+            [*self._as_postgres(), "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", *args],
+            check=True, capture_output=True, timeout=90,
+        )  # fmt: skip
+
+    def start(self) -> None:
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.socket_dir} -c fsync=off"
+        self.pg_ctl("-o", options, "start")
+
+    def restart_fast(self) -> None:
+        self.pg_ctl("-m", "fast", "restart")
+
+    def stop(self) -> None:
+        try:
+            self.pg_ctl("-m", "immediate", "stop")
+        except subprocess.CalledProcessError:
+            pass
+
+
+@pytest.fixture
+def postgres_cluster():
+    import tempfile
+
+    # Outside pytest's private temp folder: the cluster runs as the postgres user when we are root.
+    directory = Path(tempfile.mkdtemp(prefix="chatbot-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(directory, "postgres")
+    os.chmod(directory, 0o755)
+    cluster = PostgresCluster(directory)
+    yield cluster
+    cluster.stop()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def demo_model() -> Path:
+    """The demo intent model the tests use (tests/conftest.py's demo_model_dir), outside pytest too."""
+    import yaml
+
+    from inference import Example, TrainConfig, train_intent_model
+
+    target = TEST_CACHE / f"demo-model-{_fingerprint(DEMO_INTENTS, REPO / 'inference')}"
+    if not target.exists():
+        data = yaml.safe_load(DEMO_INTENTS.read_text())
+        examples = [Example(text=t, intent=i["name"]) for i in data["intents"] for t in i["examples"]]
+        TEST_CACHE.mkdir(parents=True, exist_ok=True)
+        train_intent_model(examples, target, config=TrainConfig(mode="fast", seed=13))
+    return target
