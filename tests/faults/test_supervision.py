@@ -57,3 +57,11 @@ def test_serve_restarts_a_killed_worker_stops_children_with_it_and_runs_one_beat
                 for pid in children_of(server.process.pid):
                     os.kill(pid, signal.SIGKILL)
                 server.stop()
+
+
+def test_a_second_embedded_server_on_the_same_schedule_runs_no_scheduler(settings, tmp_path):
+    from chatbot import embedded_worker
+
+    settings.CELERY_BEAT_SCHEDULE_FILENAME = str(tmp_path / "beat-schedule")
+    assert embedded_worker.hold_scheduler_lock()
+    assert not embedded_worker.hold_scheduler_lock()
