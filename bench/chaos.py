@@ -139,6 +139,20 @@ def healthz(url: str) -> int:
         return 0
 
 
+def health(url: str) -> tuple[int, dict]:
+    """(status, the checks) of /healthz; (0, {}) when it does not answer."""
+    try:
+        response = urllib.request.urlopen(url + "/healthz", timeout=5)
+        return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        try:
+            return error.code, json.loads(error.read())
+        except ValueError:
+            return error.code, {}
+    except (OSError, ValueError):
+        return 0, {}
+
+
 def healthz_body(url: str) -> str:
     try:
         return urllib.request.urlopen(url + "/healthz", timeout=5).read().decode()
@@ -221,9 +235,13 @@ def run_fault(stack: Stack, fault: str, visitors: int, interval: float, before: 
     time.sleep(before)
     fault_at = time.monotonic()
     stack.inject(fault)
-    saw_503 = False
-    while time.monotonic() - fault_at < after:
-        saw_503 = saw_503 or healthz(stack.serve.url) == 503
+    saw_503, back_at = False, None
+    # Back: the database, broker, channel layer and a worker per queue are fine again.
+    while time.monotonic() - fault_at < after or (back_at is None and time.monotonic() - fault_at < 180):
+        status, checks = health(stack.serve.url)
+        saw_503 = saw_503 or status == 503
+        if back_at is None and checks and all(v["ok"] for k, v in checks.items() if k != "unanswered"):
+            back_at = time.monotonic()
         time.sleep(0.3)
     for visitor in crowd:
         visitor.sending.clear()
@@ -242,6 +260,7 @@ def run_fault(stack: Stack, fault: str, visitors: int, interval: float, before: 
     rows = [v.counts() for v in crowd]
     total = {key: sum(r[key] for r in rows) for key in ("sent", "acked", "answered", "duplicated")}
     last = max((r["last_answer"] for r in rows), default=fault_at)
+    back_at = back_at or time.monotonic()
     return {
         "fault": fault,
         **total,
@@ -249,7 +268,9 @@ def run_fault(stack: Stack, fault: str, visitors: int, interval: float, before: 
         "unacked": sum(len(v.unacked) for v in crowd),
         "healthz_503_while_degraded": saw_503,
         "healthz_200_after": healthy_after,
+        "back_s": round(back_at - fault_at, 1),
         "recovery_s": round(max(0.0, last - fault_at), 1),
+        "answered_after_back_s": round(max(0.0, last - back_at), 1),
     }
 
 
@@ -283,12 +304,12 @@ def main() -> None:
         stack = Stack(directory, demo_model(), postgres, redis, Serve)
         stack.wait_healthy(within=120)
         print(f"{'fault':22} {'sent':>5} {'acked':>5} {'answered':>8} {'lost':>4} {'dup':>4} "
-              f"{'503 seen':>8} {'200 after':>9} {'recovery s':>10}")  # fmt: skip
+              f"{'503 seen':>8} {'200 after':>9} {'back s':>6} {'answered s':>10} {'after back s':>12}")  # fmt: skip
         for fault in args.faults.split(","):
             row = run_fault(stack, fault, args.visitors, args.interval)
             print(f"{row['fault']:22} {row['sent']:>5} {row['acked']:>5} {row['answered']:>8} {row['lost']:>4} "
                   f"{row['duplicated']:>4} {row['healthz_503_while_degraded']!s:>8} {row['healthz_200_after']!s:>9} "
-                  f"{row['recovery_s']:>10}", flush=True)  # fmt: skip
+                  f"{row['back_s']:>6} {row['recovery_s']:>10} {row['answered_after_back_s']:>12}", flush=True)  # fmt: skip
         stack.stop()
     finally:
         redis.kill()

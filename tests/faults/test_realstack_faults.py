@@ -27,7 +27,7 @@ def test_every_acked_message_is_answered_once_through_worker_postgres_redis_and_
         assert row["acked"] > 0, row
         assert row["lost"] == 0 and row["duplicated"] == 0 and row["unacked"] == 0, row
         assert row["healthz_200_after"], row
-        # Recovery is bounded by a worker's or the server's start (loading the model): on a
-        # loaded 2-core box up to about a minute; bench/chaos.py prints it.
-        assert row["recovery_s"] <= 90, row
+        # Within 30 s of the failed part being back (a restarted worker or server takes
+        # its model load first; bench/chaos.py prints both times).
+        assert row["answered_after_back_s"] <= 30, row
     assert rows[0]["healthz_503_while_degraded"], rows[0]  # no live inference worker for a few seconds
