@@ -240,7 +240,11 @@ def run_fault(stack: Stack, fault: str, visitors: int, interval: float, before: 
     while time.monotonic() - fault_at < after or (back_at is None and time.monotonic() - fault_at < 180):
         status, checks = health(stack.serve.url)
         saw_503 = saw_503 or status == 503
-        if back_at is None and checks and all(v["ok"] for k, v in checks.items() if k != "unanswered"):
+        if (
+            back_at is None
+            and checks
+            and all(v["ok"] for k, v in checks.items() if isinstance(v, dict) and k != "unanswered")
+        ):
             back_at = time.monotonic()
         time.sleep(0.3)
     for visitor in crowd:
