@@ -27,7 +27,8 @@ def test_every_acked_message_is_answered_once_through_worker_postgres_redis_and_
         assert row["acked"] > 0, row
         assert row["lost"] == 0 and row["duplicated"] == 0 and row["unacked"] == 0, row
         assert row["healthz_200_after"], row
-        # Within 30 s of the failed part being back (a restarted worker or server takes
-        # its model load first; bench/chaos.py prints both times).
-        assert row["answered_after_back_s"] <= 30, row
+        # "Back" is when /healthz sees a worker per queue again; a worker's heartbeat
+        # starts before it has loaded the model (20-30 s on a loaded 2-core box), so
+        # the answers come up to that much later (bench/chaos.py prints both times).
+        assert row["answered_after_back_s"] <= 60, row
     assert rows[0]["healthz_503_while_degraded"], rows[0]  # no live inference worker for a few seconds
