@@ -17,6 +17,7 @@ from channels.security.websocket import OriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from chatbot.analytics.metrics import WebsocketGauge  # noqa: E402
+from chatbot.ops.body_limit import BodyLimit  # noqa: E402
 from chatbot.routing import websocket_urlpatterns  # noqa: E402
 
 
@@ -26,7 +27,8 @@ def allowed_websocket_origins() -> list[str]:
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # BodyLimit: a body over the limit is refused before it is read (reliability).
+        "http": BodyLimit(django_asgi_app),
         # WebsocketGauge: the open-websockets gauge of /metrics (analytics).
         "websocket": WebsocketGauge(
             OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)), allowed_websocket_origins())

@@ -18,6 +18,29 @@ from chatbot.celery import Queue, app
 log = logging.getLogger(__name__)
 
 
+_lock_files: list = []
+
+
+def hold_scheduler_lock() -> bool:
+    """One scheduler per schedule file: a second server started on the same one
+    (this host) runs none. The lock goes with the process."""
+    import fcntl
+
+    path = Path(settings.CELERY_BEAT_SCHEDULE_FILENAME + ".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        log.warning(
+            "another server runs the scheduler on %s; this one runs none", settings.CELERY_BEAT_SCHEDULE_FILENAME
+        )
+        return False
+    _lock_files.append(handle)
+    return True
+
+
 def start() -> WorkController:
     worker = WorkController(
         app=app,
@@ -32,10 +55,9 @@ def start() -> WorkController:
     )
     thread = threading.Thread(target=worker.start, name="embedded-celery-worker", daemon=True)
     thread.start()
-    if settings.CELERY_BEAT_SCHEDULE:
-        # The scheduler of the nightly retraining, as a thread: it sends to the same
-        # in-process broker this worker consumes.
-        Path(settings.CELERY_BEAT_SCHEDULE_FILENAME).parent.mkdir(parents=True, exist_ok=True)
+    if settings.CELERY_BEAT_SCHEDULE and hold_scheduler_lock():
+        # The scheduler (nightly retraining, the sweeper of unanswered messages), as
+        # a thread: it sends to the same in-process broker this worker consumes.
         EmbeddedService(app, schedule_filename=settings.CELERY_BEAT_SCHEDULE_FILENAME, thread=True).start()
     from chatbot.nlu import serving
 

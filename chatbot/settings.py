@@ -447,3 +447,50 @@ CELERY_BEAT_SCHEDULE["analytics-finalise-outcomes"] = {
     "task": "chatbot.analytics.tasks.finalise_outcomes",
     "schedule": float(ANALYTICS_FINALISE_EVERY_S),
 }
+
+
+# --- Reliability: acked means answered (issue 12) --------------------------------
+# One block, ported as a whole: recovery of unanswered messages, supervision,
+# health thresholds, pools and request limits. docs/deploy.md explains each.
+
+INSTALLED_APPS += ["chatbot.ops"]
+# A visitor message with no bot decision this many seconds after it was stored is
+# enqueued again by the sweeper (which runs every REPLY_RECOVERY_INTERVAL_S);
+# messages older than REPLY_RECOVERY_MAX_AGE_S are left alone (an answer that
+# late helps nobody) but still count against /healthz.
+REPLY_RECOVERY_AFTER_S = env_float("REPLY_RECOVERY_AFTER_S", default=10.0, minimum=0.1, unit="seconds")
+REPLY_RECOVERY_INTERVAL_S = env_float("REPLY_RECOVERY_INTERVAL_S", default=5.0, minimum=0.1, unit="seconds")
+REPLY_RECOVERY_MAX_AGE_S = env_int("REPLY_RECOVERY_MAX_AGE_S", default=3600, minimum=1, unit="seconds")
+# /healthz answers 503 when a visitor message has waited this long for the bot.
+HEALTH_UNANSWERED_MAX_AGE_S = env_float("HEALTH_UNANSWERED_MAX_AGE_S", default=30.0, minimum=1.0, unit="seconds")
+# Each worker writes a heartbeat this often; one missing for three beats is dead.
+WORKER_HEARTBEAT_S = env_float("WORKER_HEARTBEAT_S", default=5.0, minimum=0.1, unit="seconds")
+# Redis connections per server process for the channel layer. The pool waits up
+# to REDIS_POOL_TIMEOUT_S for a free connection instead of failing at the cap.
+REDIS_MAX_CONNECTIONS = env_int("REDIS_MAX_CONNECTIONS", default=500, minimum=2, unit="connections")
+REDIS_POOL_TIMEOUT_S = env_float("REDIS_POOL_TIMEOUT_S", default=10.0, minimum=0.1, unit="seconds")
+# Request bodies larger than these are refused with 413 before they are read:
+# the widget's API takes a few hundred bytes; the admin imports intent files.
+WIDGET_API_MAX_BODY_BYTES = env_int("WIDGET_API_MAX_BODY_BYTES", default=16 * 1024, minimum=256, unit="bytes")
+REQUEST_MAX_BODY_BYTES = env_int("REQUEST_MAX_BODY_BYTES", default=32 * 1024 * 1024, minimum=1024, unit="bytes")
+# Threads for websocket database work per server process (Channels' default is one).
+WS_DATABASE_THREADS = env_int("WS_DATABASE_THREADS", default=8, minimum=1, maximum=64, unit="threads")
+if not EMBEDDED:
+    # Idle connections are pinged before use (after a Redis restart they are
+    # stale), and the pool waits for a free connection instead of failing.
+    CHANNEL_LAYERS["default"]["BACKEND"] = "chatbot.ops.channel_layer.PooledRedisChannelLayer"
+    CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0].update(
+        max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_POOL_TIMEOUT_S, health_check_interval=10
+    )
+    CACHES["default"]["OPTIONS"] = {"health_check_interval": 10}
+    CELERY_BROKER_TRANSPORT_OPTIONS["health_check_interval"] = 10
+# Check a pooled (or persistent) connection before handing it out: after a
+# PostgreSQL restart every pooled connection is dead, and the first query on each
+# would fail. With the pool, Django passes psycopg_pool's check_connection.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+CELERY_BEAT_SCHEDULE["recover-unanswered-messages"] = {
+    "task": "chatbot.conversations.tasks.recover_unanswered_messages",
+    "schedule": REPLY_RECOVERY_INTERVAL_S,
+    "options": {"expires": REPLY_RECOVERY_INTERVAL_S},
+}
+# --- End of the reliability block ---------------------------------------------------

@@ -8,7 +8,6 @@ import asyncio
 import json
 import logging
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -16,13 +15,16 @@ from chatbot import realtime
 from chatbot.conversations import events, services
 from chatbot.conversations.models import HandoffReason
 from chatbot.conversations.services import ProtocolError
+from chatbot.ops.db_threads import database_sync_to_async
+from chatbot.ops.resilience import TRANSIENT_ERRORS, FaultTolerantConsumer
 
 log = logging.getLogger(__name__)
 
 CLOSE_UNAUTHORIZED = 4401
+CLOSE_TRY_AGAIN_LATER = 1013
 
 
-class ChatConsumer(AsyncWebsocketConsumer):
+class ChatConsumer(FaultTolerantConsumer, AsyncWebsocketConsumer):
     conversation = None
     auth_timer: asyncio.Task | None = None
 
@@ -40,7 +42,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.auth_timer is not None:
             self.auth_timer.cancel()
         if self.conversation is not None:
-            await self.channel_layer.group_discard(realtime.conversation_group(self.conversation.pk), self.channel_name)
+            try:
+                await self.channel_layer.group_discard(
+                    realtime.conversation_group(self.conversation.pk), self.channel_name
+                )
+            except TRANSIENT_ERRORS as exc:  # the membership expires with the layer's group expiry
+                log.warning("leaving the conversation group failed: %s", exc)
 
     async def send_json(self, content: dict) -> None:
         await self.send(text_data=json.dumps(content))
@@ -68,10 +75,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         kind = frame["type"]
         if self.conversation is None:
-            if kind == "auth":
-                await self.on_auth(frame)
-            else:
+            if kind != "auth":
                 await self._refuse("Send an auth frame first.")
+                return
+            try:
+                await self.on_auth(frame)
+            except TRANSIENT_ERRORS as exc:
+                # Not authenticated yet: say so and let the client reconnect with backoff.
+                await self._unavailable(exc, frame)
+                self.conversation = None
+                await self.close(code=CLOSE_TRY_AGAIN_LATER)
             return
         handler = self.HANDLERS.get(kind)
         if handler is None:
@@ -81,6 +94,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await handler(self, frame)
         except ProtocolError as error:
             await self.send_error(error.code, error.message, **self._echo(frame))
+        except TRANSIENT_ERRORS as exc:
+            await self._unavailable(exc, frame)
+
+    async def _unavailable(self, exc: Exception, frame: dict) -> None:
+        # A database or Redis fault: an error frame, not a dropped socket (docs/protocol.md).
+        log.warning("%s frame failed on a database or Redis fault: %s", frame.get("type"), exc)
+        await self.send_error(
+            "unavailable", "The server cannot handle this right now; send it again shortly.", **self._echo(frame)
+        )
 
     @staticmethod
     def _echo(frame: dict) -> dict:
@@ -99,7 +121,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         self.conversation = conversation
         self.auth_timer.cancel()
+        self.history_from = last_seq
         await self.channel_layer.group_add(realtime.conversation_group(conversation.pk), self.channel_name)
+        await self._send_history(last_seq)
+
+    async def on_channel_layer_recovered(self) -> None:
+        # Redis may have come back empty: rejoin, and send what the outage may have lost.
+        if self.conversation is not None:
+            await self.channel_layer.group_add(realtime.conversation_group(self.conversation.pk), self.channel_name)
+            await self._send_history(self.history_from)
+
+    async def _send_history(self, last_seq: int) -> None:
+        conversation = self.conversation
         history = await database_sync_to_async(services.messages_after)(conversation, last_seq)
         await self.send_json(
             {
@@ -151,6 +184,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_ping(self, frame: dict) -> None:
         await self.send_json({"type": "pong"})
 
+    async def on_resume(self, frame: dict) -> None:
+        # A client that saw a gap in seq (a live push was lost) asks for what follows
+        # the last seq it has every message up to (docs/protocol.md, "Gaps").
+        after_seq = frame.get("after_seq")
+        if not isinstance(after_seq, int) or isinstance(after_seq, bool) or after_seq < 0:
+            raise ProtocolError("invalid_after_seq", "after_seq must be a whole number, 0 or more.")
+        await database_sync_to_async(self.conversation.refresh_from_db)(fields=["status"])
+        await self._send_history(after_seq)
+
     HANDLERS = {
         "user_message": on_user_message,
         "feedback": on_feedback,
@@ -159,6 +201,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         "identify": on_identify,
         "typing": on_typing,
         "ping": on_ping,
+        "resume": on_resume,
     }
 
     # --- Events from the channel layer ---------------------------------------

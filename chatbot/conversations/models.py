@@ -154,6 +154,15 @@ class Message(models.Model):
                 name="unique_client_msg_id_per_conversation",
             ),
         ]
+        # The sweeper and /healthz look for visitor messages with no bot decision
+        # (chatbot/conversations/recovery.py) every few seconds: index only those, a handful.
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=Q(sender="visitor", confidence__isnull=True),
+                name="visitor_msg_undecided",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.sender}#{self.seq}: {self.text[:40]}"

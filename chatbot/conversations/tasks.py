@@ -10,6 +10,7 @@ from chatbot.conversations import services
 from chatbot.conversations.models import Message
 from chatbot.nlu import services as nlu_services
 from chatbot.nlu import serving
+from chatbot.ops.resilience import TRANSIENT_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,16 @@ def load_model_before_the_first_message(sender=None, **kwargs) -> None:
         serving.warm_up()
 
 
-@shared_task(queue=Queue.INFERENCE)
+# A database or broker restart fails the task for a moment: retry with backoff
+# (1, 2, 4 ... 30 s, jittered); the sweeper (chatbot/conversations/recovery.py) catches the rest.
+@shared_task(
+    queue=Queue.INFERENCE,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=1,
+    retry_backoff_max=30,
+    retry_jitter=True,
+    max_retries=10,
+)
 def reply_to_visitor_message(message_id: int) -> None:
     text = Message.objects.filter(pk=message_id, sender=Message.Sender.VISITOR).values_list("text", flat=True).first()
     if text is None or Message.objects.filter(reply_to_id=message_id).exists():
@@ -43,3 +53,11 @@ def reply_to_visitor_message(message_id: int) -> None:
     # Reply suggestions for the agents follow in a task of their own (the agents app
     # listens), so a slow or broken reply model never holds up or fails the intent path.
     services.visitor_message_answered.send(sender=reply_to_visitor_message, message_id=message_id)
+
+
+@shared_task(queue=Queue.DEFAULT, ignore_result=True)
+def recover_unanswered_messages() -> int:
+    """Beat, every few seconds: enqueue again what was acknowledged and never answered."""
+    from chatbot.conversations import recovery
+
+    return len(recovery.requeue_unanswered())

@@ -13,8 +13,9 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from chatbot.conversations import services
+from chatbot.conversations import recovery, services
 from chatbot.nlu import serving
+from chatbot.ops import health
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
             ("broker", _broker),
             ("channel_layer", _channel_layer),
             ("model", _model),
+            *health.CHECKS,
+            ("unanswered", recovery.unanswered),
         )
     }
     healthy = all(ok for ok, _ in checks.values())

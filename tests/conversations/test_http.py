@@ -52,7 +52,7 @@ def test_healthz_is_503_without_an_active_model(client):
     assert not body["model"]["ok"]
 
 
-def test_healthz_is_200_with_everything_up(client, active_model):
+def test_healthz_is_200_with_everything_up(client, active_model, celery_worker):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json()["model"] == {"ok": True, "detail": f"v{active_model.pk}"}

@@ -31,9 +31,14 @@ def check_client_msg_id(value: object) -> uuid.UUID:
         raise ProtocolError("invalid_client_msg_id", "client_msg_id must be a UUID.") from None
 
 
-def check_rate_limit(visitor_id: int) -> None:
-    """At most RATE_LIMIT_MESSAGES in RATE_LIMIT_WINDOW_S per visitor (fixed window, shared cache)."""
+def check_rate_limit(visitor_id: int, client_msg_id: uuid.UUID | None = None) -> None:
+    """At most RATE_LIMIT_MESSAGES in RATE_LIMIT_WINDOW_S per visitor (fixed window, shared cache).
+    A client_msg_id counts once: a resend of one that passed (stored or not, e.g. the
+    database failed after the check) is not counted again."""
     window = settings.RATE_LIMIT_WINDOW_S
+    counted = f"ratelimit:counted:{visitor_id}:{client_msg_id}"
+    if client_msg_id is not None and cache.get(counted):
+        return
     key = f"ratelimit:visitor:{visitor_id}:{int(time.time() // window)}"
     cache.add(key, 0, timeout=window * 2)
     try:
@@ -43,6 +48,8 @@ def check_rate_limit(visitor_id: int) -> None:
         count = 1
     if count > settings.RATE_LIMIT_MESSAGES:
         raise ProtocolError("rate_limited", "Too many messages; wait a few seconds and try again.")
+    if client_msg_id is not None:
+        cache.set(counted, 1, timeout=window * 2)
 
 
 def lock_conversation(conversation_id) -> Conversation:
@@ -71,7 +78,9 @@ def record_visitor_message(conversation_id, text: str, client_msg_id: uuid.UUID)
             message = append_message(
                 conversation, sender=Message.Sender.VISITOR, text=text, client_msg_id=client_msg_id
             )
-            transaction.on_commit(lambda: reply_to_visitor_message.delay(message.pk))
+            # robust: a broker that is down must not fail the stored, acked message;
+            # the sweeper (chatbot/conversations/recovery.py) enqueues it once it is back.
+            transaction.on_commit(lambda: reply_to_visitor_message.delay(message.pk), robust=True)
             realtime.push(realtime.AGENTS_GROUP, events.queue_event(conversation))
             realtime.push(realtime.conversation_group(conversation.pk), events.message_event(message))
     except IntegrityError:
@@ -92,7 +101,7 @@ def receive_visitor_message(
     existing = Message.objects.filter(conversation_id=conversation_id, client_msg_id=client_msg_id).first()
     if existing is not None:
         return existing, False, ""
-    check_rate_limit(visitor_id)
+    check_rate_limit(visitor_id, client_msg_id)
     message, created = record_visitor_message(conversation_id, text, client_msg_id)
     return message, created, message.conversation.status
 

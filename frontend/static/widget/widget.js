@@ -15,6 +15,7 @@
   var RECONNECT_MAX_MS = 30000;
   var PING_EVERY_MS = 25000;
   var PONG_WITHIN_MS = 10000;
+  var RESUME_RETRY_MS = 5000; // at most one resume request in flight per this long
   var TYPING_TIMEOUT_MS = 20000;
   var SESSION_AUTO_RETRIES = 4;
 
@@ -604,7 +605,7 @@
   /** Add one server message; returns false when it was shown already (dedupe by seq and id). */
   function addMessage(m, fromServerStream) {
     if (!isValidMessage(m)) return false;
-    if (fromServerStream) S.lastSeq = Math.max(S.lastSeq || 0, m.seq);
+    if (fromServerStream) noteSeq(m.seq);
     var known = S.messages.some(function (x) { return x.seq === m.seq || (m.message_id && x.message_id === m.message_id); });
     var queued = m.client_msg_id && takeFromQueue(m.client_msg_id);
     var old = queued && findByKey("c" + m.client_msg_id);
@@ -618,6 +619,34 @@
     insertMessageElement(el, m.seq);
     groupMessages();
     return true;
+  }
+
+  /**
+   * S.lastSeq is the seq up to which this client has every message (shown, or
+   * known from a history frame not to be for visitors). A live message or ack
+   * further ahead means a push was lost: ask for what follows (a `resume`
+   * frame, docs/protocol.md), instead of skipping it for good.
+   */
+  function noteSeq(seq) {
+    S.lastSeq = S.lastSeq || 0;
+    if (seq === S.lastSeq + 1) {
+      S.lastSeq = seq;
+      var known = function (x) { return x.seq === S.lastSeq + 1; };
+      while (S.messages.some(known)) S.lastSeq++;
+    } else if (seq > S.lastSeq + 1) {
+      requestResume();
+    }
+  }
+
+  var resumeAsked = 0;
+  function requestResume() {
+    if (!ws || !authed || Date.now() - resumeAsked < RESUME_RETRY_MS) return;
+    resumeAsked = Date.now();
+    try {
+      ws.send(JSON.stringify({ type: "resume", after_seq: S.lastSeq || 0 }));
+    } catch (e) {
+      resumeAsked = 0;
+    }
   }
 
   function takeFromQueue(clientMsgId) {
@@ -912,9 +941,14 @@
       renderAll();
     }
     var added = 0;
+    var through = S.lastSeq || 0;
     (frame.messages || []).forEach(function (m) {
-      if (addMessage(m, true) && m.sender !== "visitor" && m.sender !== "system") added++;
+      if (addMessage(m, false) && m.sender !== "visitor" && m.sender !== "system") added++;
+      if (isValidMessage(m)) through = Math.max(through, m.seq);
     });
+    // A history holds every visitor-visible message after the seq asked for.
+    S.lastSeq = through;
+    resumeAsked = 0;
     if (added && !isOpen()) S.unread = (S.unread || 0) + added;
     S.status = frame.status || S.status;
     save();
@@ -929,6 +963,7 @@
     var q = takeFromQueue(frame.client_msg_id);
     if (!q) return;
     var m = { message_id: frame.message_id, seq: frame.seq, sender: "visitor", text: q.text, client_msg_id: q.client_msg_id, created_at: new Date().toISOString() };
+    if (typeof frame.seq === "number") noteSeq(frame.seq);
     var el = findByKey("c" + q.client_msg_id);
     var known = S.messages.some(function (x) { return x.seq === m.seq; });
     if (!known) {
@@ -989,6 +1024,13 @@
   function onError(frame) {
     emit("error", { code: frame.code, message: frame.message });
     if (frame.code === "unauthorized") return; // the close that follows starts a new session
+    if (frame.code === "unavailable") {
+      // A server fault, not a refusal: keep the message queued and resend it with
+      // the same client_msg_id after reconnecting with backoff (docs/protocol.md).
+      dropSocket();
+      scheduleReconnect();
+      return;
+    }
     var q = frame.client_msg_id && takeFromQueue(frame.client_msg_id);
     if (q) {
       // Refused: the message is not stored. Give the visitor their text back.

@@ -1,9 +1,9 @@
 """Run the product: the ASGI server and, without Redis, a worker inside it;
-with REDIS_URL, worker processes per queue beside it (unless --no-workers)."""
+with REDIS_URL, worker processes per queue and the scheduler beside it (unless
+--no-workers), supervised: a child that dies is restarted within seconds, all
+die with the server, and one scheduler runs per Redis (chatbot/ops/supervisor.py)."""
 
 import ipaddress
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -38,7 +38,7 @@ def is_loopback(host: str) -> bool:
 
 
 class Command(BaseCommand):
-    help = "Serve HTTP and websockets; start Celery workers (embedded, or as processes with REDIS_URL)."
+    help = "Serve HTTP and websockets; start Celery workers (embedded, or as supervised processes with REDIS_URL)."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=settings.HOST)
@@ -47,13 +47,13 @@ class Command(BaseCommand):
 
     def handle(self, host: str, port: int, no_workers: bool, **options):
         check_debug_host(host)
-        children: list[subprocess.Popen] = []
+        supervisor = None
         if settings.EMBEDDED:
             from chatbot import embedded_worker
 
             embedded_worker.start()
         elif not no_workers:
-            children.extend(subprocess.Popen(command) for command in worker_commands())
+            supervisor = supervise(worker_commands()).start()
         self.stdout.write(f"Serving on http://{host}:{port}/ (Ctrl-C to stop)")
         try:
             uvicorn.run(
@@ -65,10 +65,17 @@ class Command(BaseCommand):
                 lifespan="off",
             )
         finally:
-            for child in children:
-                child.send_signal(signal.SIGTERM)
-            for child in children:
-                child.wait(timeout=30)
+            if supervisor is not None:
+                supervisor.stop()
+
+
+def supervise(commands: list[list[str]]):
+    """A supervisor for the worker commands, with celery beat under the Redis lock."""
+    from chatbot.ops.supervisor import BeatLock, Supervisor
+
+    workers = {command[command.index("-Q") + 1]: command for command in commands if "worker" in command}
+    beat = next((command for command in commands if "beat" in command), None)
+    return Supervisor(workers, beat=beat, beat_lock=BeatLock(settings.REDIS_URL) if beat else None)
 
 
 def worker_commands() -> list[list[str]]:

@@ -1,0 +1,28 @@
+"""A lost live push is not a permanent gap: the client asks for what follows the
+last seq it has everything up to (`resume`), and the widget does so on its own."""
+
+import uuid
+
+import pytest
+
+from tests.faults.ws import authed, receive_until, send_message
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_resume_sends_every_message_after_the_given_seq(visitor, active_model, celery_worker):
+    communicator, _ = await authed(visitor)
+    await send_message(communicator, "hello there")
+    await receive_until(communicator, "message")
+    await send_message(communicator, "where is my order?", str(uuid.uuid4()))
+    await receive_until(communicator, "message")
+
+    await communicator.send_json_to({"type": "resume", "after_seq": 1})
+    history = await communicator.receive_json_from(timeout=5)
+    assert history["type"] == "history" and history["status"] == "bot"
+    assert [(m["seq"], m["sender"]) for m in history["messages"]] == [(2, "bot"), (3, "visitor"), (4, "bot")]
+
+    await communicator.send_json_to({"type": "resume", "after_seq": "1"})
+    error = await communicator.receive_json_from(timeout=5)
+    assert error["type"] == "error" and error["code"] == "invalid_after_seq"
+    await communicator.disconnect()
