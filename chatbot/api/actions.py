@@ -123,7 +123,9 @@ def add_example(intent: Intent, text: str) -> TrainingExample:
     """The admin import's rules (normalised text, length, one intent per text), on PII-masked text."""
     masked = mask_pii(text)
     report = training_data.ImportReport()
-    training_data.add_example(report, None, masked, intent.name, TrainingExample.Source.IMPORT)
+    batch = training_data.ExampleBatch(report, TrainingExample.Source.IMPORT)
+    batch.add(None, masked, intent.name)
+    batch.flush()
     if report.rejected:
         raise ApiProblem(422, "invalid_example", report.rejected[0])
     example = TrainingExample.objects.get(text=" ".join(masked.split()))
