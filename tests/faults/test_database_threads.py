@@ -7,12 +7,11 @@ import time
 import pytest
 
 from chatbot.conversations import services
-from tests.faults.ws import authed
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 
-async def test_a_slow_auth_does_not_delay_another_visitors_auth(visitor, other_visitor, monkeypatch):
+async def test_a_slow_auth_does_not_delay_another_visitors_auth(visitor, other_visitor, monkeypatch, authed):
     real_authenticate = services.authenticate
 
     def authenticate(token, conversation_id=None):

@@ -16,7 +16,6 @@ from chatbot.asgi import application
 from chatbot.conversations import services
 from chatbot.conversations.models import Message
 from tests.conftest import ORIGIN
-from tests.faults.ws import authed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,7 +46,9 @@ def test_resends_of_a_message_that_passed_the_rate_limit_are_not_counted_again(v
 
 
 @pytest.mark.asyncio
-async def test_a_redis_fault_while_storing_a_message_is_an_error_frame_not_a_closed_socket(visitor, monkeypatch):
+async def test_a_redis_fault_while_storing_a_message_is_an_error_frame_not_a_closed_socket(
+    visitor, monkeypatch, authed
+):
     def redis_down(*args, **kwargs):
         raise redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
@@ -79,7 +80,9 @@ async def test_a_database_fault_during_auth_says_unavailable_and_closes_with_try
 
 
 @pytest.mark.asyncio
-async def test_socket_survives_redis_restarting_empty_and_rejoins_its_conversation(visitor, redis_server, settings):
+async def test_socket_survives_redis_restarting_empty_and_rejoins_its_conversation(
+    visitor, redis_server, settings, authed
+):
     settings.CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "chatbot.ops.channel_layer.PooledRedisChannelLayer",

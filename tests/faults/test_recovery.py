@@ -13,7 +13,6 @@ from django.utils import timezone
 
 from chatbot.conversations import services
 from chatbot.conversations.models import Message
-from tests.faults.ws import authed, send_message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -49,7 +48,9 @@ def broker_down_once(monkeypatch):
 
 
 @pytest.mark.asyncio
-async def test_message_stored_while_the_broker_is_down_is_acked_and_the_socket_stays_open(visitor, broker_down_once):
+async def test_message_stored_while_the_broker_is_down_is_acked_and_the_socket_stays_open(
+    visitor, broker_down_once, authed, send_message
+):
     communicator, _ = await authed(visitor)
     ack = await send_message(communicator, "where is my parcel?")
     assert ack["type"] == "ack"

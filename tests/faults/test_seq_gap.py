@@ -5,12 +5,12 @@ import uuid
 
 import pytest
 
-from tests.faults.ws import authed, receive_until, send_message
-
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
-async def test_resume_sends_every_message_after_the_given_seq(visitor, active_model, celery_worker):
+async def test_resume_sends_every_message_after_the_given_seq(
+    visitor, active_model, celery_worker, authed, send_message, receive_until
+):
     communicator, _ = await authed(visitor)
     await send_message(communicator, "hello there")
     await receive_until(communicator, "message")
