@@ -1,0 +1,180 @@
+"""Why this answer: the explanation task on the inference queue, its cache per
+(message, model version), the push to the agents, and what a retry does."""
+
+import pytest
+
+from chatbot import realtime
+from chatbot.celery import Queue
+from chatbot.conversations.models import Message
+from chatbot.nlu import explanations, tasks
+from chatbot.nlu.models import Explanation, ModelVersion, TrainingExample
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def answered(visitor, say, active_model):
+    """A visitor message the active (real, small) demo model answered."""
+
+    def answered(text: str = "where is my order? it has not arrived yet"):
+        message = say(visitor, text)
+        Message.objects.filter(pk=message.pk).update(intent="order_status", confidence=0.9, model_version=active_model)
+        message.refresh_from_db()
+        return message
+
+    return answered
+
+
+@pytest.fixture
+def pushes(monkeypatch):
+    """(group, event) of every explanation pushed (the chat's own events left out)."""
+    sent = []
+
+    def push(group, event):
+        if "explanation" in event["type"]:
+            sent.append((group, event))
+
+    monkeypatch.setattr(realtime, "push", push)
+    return sent
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks):
+    """`with committed():` runs what waits for the transaction to commit."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    """The explanation tasks sent to the broker, as (message id, version id)."""
+    sent = []
+    monkeypatch.setattr(tasks.explain_message, "delay", lambda *args: sent.append(args))
+    return sent
+
+
+def test_the_task_runs_on_the_inference_queue():
+    assert tasks.explain_message.queue == Queue.INFERENCE
+
+
+def test_the_task_explains_the_message_with_the_version_that_answered_it(answered, active_model, pushes):
+    message = answered()
+
+    tasks.explain_message(message.pk, active_model.pk)
+
+    row = Explanation.objects.get(message=message, model_version=active_model)
+    assert row.status == Explanation.Status.READY, row.error
+    data = row.data
+    assert data["text"] == message.text
+    assert data["intent"] == "order_status"
+    assert data["score_name"] in ("probability", "energy")
+    assert 0 < data["confidence"] <= 1 and data["threshold"] is not None
+    assert len(data["runners_up"]) == 3 and all(label != data["explained_intent"] for label, _ in data["runners_up"])
+    # The words with their offsets into the text, the strongest pulling towards the intent.
+    assert [message.text[w["start"] : w["end"]] for w in data["words"]] == message.text.split()
+    assert max(w["weight"] for w in data["words"]) > 0
+    # The three nearest training examples, each a real row to edit.
+    assert len(data["neighbours"]) == 3
+    for neighbour in data["neighbours"]:
+        example = TrainingExample.objects.get(pk=neighbour["example_id"])
+        assert (example.text, example.intent.name) == (neighbour["text"], neighbour["intent"])
+    assert data["neighbours"][0]["intent"] == "order_status"
+    similarities = [n["similarity"] for n in data["neighbours"]]
+    assert similarities == sorted(similarities, reverse=True)
+
+
+def test_the_result_is_pushed_to_the_agents_and_never_to_the_conversation(answered, active_model, pushes):
+    message = answered()
+    tasks.explain_message(message.pk, active_model.pk)
+
+    assert [group for group, _ in pushes] == [realtime.AGENTS_GROUP]
+    event = pushes[0][1]
+    assert event["type"] == "message.explanation"
+    assert event["conversation_id"] == str(message.conversation_id)
+    assert event["message_id"] == message.pk and event["status"] == "ready"
+    assert event["explanation"]["neighbours"]
+
+
+def test_running_the_task_twice_computes_and_pushes_once(answered, active_model, pushes, monkeypatch):
+    message = answered()
+    tasks.explain_message(message.pk, active_model.pk)
+    first = Explanation.objects.get().data
+
+    monkeypatch.setattr(explanations, "explain_text", lambda *a: pytest.fail("computed again"))
+    tasks.explain_message(message.pk, active_model.pk)
+
+    assert Explanation.objects.count() == 1
+    assert Explanation.objects.get().data == first
+    assert len(pushes) == 1
+
+
+def test_asking_queues_one_task_and_answers_from_the_cache_afterwards(
+    committed, answered, active_model, queued, pushes
+):
+    message = answered()
+    with committed():
+        row = explanations.request_explanation(message.pk)
+    assert row.status == Explanation.Status.PENDING
+    with committed():
+        explanations.request_explanation(message.pk)  # a second agent asks while it is computed
+    assert queued == [(message.pk, active_model.pk)]
+
+    tasks.explain_message(*queued[0])
+    with committed():
+        row = explanations.request_explanation(message.pk)
+    assert row.status == Explanation.Status.READY
+    assert len(queued) == 1
+
+
+def test_a_new_model_version_gets_its_own_explanation(committed, answered, active_model, queued, pushes):
+    message = answered()
+    tasks.explain_message(message.pk, active_model.pk)
+    newer = ModelVersion.objects.create(
+        status=ModelVersion.Status.READY, artifact_dir=active_model.artifact_dir, model_id="newer"
+    )
+    Message.objects.filter(pk=message.pk).update(model_version=newer)
+
+    with committed():
+        row = explanations.request_explanation(message.pk)
+
+    assert row.model_version_id == newer.pk and row.status == Explanation.Status.PENDING
+    assert queued == [(message.pk, newer.pk)]
+    assert Explanation.objects.count() == 2
+
+
+def test_a_broken_artifact_fails_with_a_reason_and_can_be_asked_again(
+    committed, answered, active_model, queued, pushes, tmp_path
+):
+    message = answered()
+    ModelVersion.objects.filter(pk=active_model.pk).update(artifact_dir=str(tmp_path / "gone"))
+
+    tasks.explain_message(message.pk, active_model.pk)
+
+    row = Explanation.objects.get()
+    assert row.status == Explanation.Status.FAILED and row.error
+    assert pushes[0][1]["status"] == "failed" and pushes[0][1]["error"]
+    with committed():
+        again = explanations.request_explanation(message.pk)
+    assert again.status == Explanation.Status.PENDING and not again.error
+    assert queued == [(message.pk, active_model.pk)]
+
+
+def test_a_message_no_model_answered_has_nothing_to_explain(visitor, say, queued):
+    message = say(visitor, "hello")
+    with pytest.raises(explanations.ExplanationRefused):
+        explanations.request_explanation(message.pk)
+    assert queued == [] and not Explanation.objects.exists()
+
+
+def test_the_examples_embeddings_are_computed_once_per_model_version(answered, active_model, pushes, monkeypatch):
+    first, second = answered("where is my order"), answered("i want my money back")
+    tasks.explain_message(first.pk, active_model.pk)
+    encoder = next(iter(explanations._encoders.values()))
+    calls = []
+    real_encode = encoder.encode
+    monkeypatch.setattr(encoder, "encode", lambda texts: calls.append(len(texts)) or real_encode(texts))
+
+    tasks.explain_message(second.pk, active_model.pk)
+
+    assert calls == [1]  # only the visitor's text; the examples came from the version's cache
+    assert len(explanations._embeddings[explanations._key(active_model)]) == TrainingExample.objects.count()
+    assert Explanation.objects.get(message=second).data["neighbours"]
