@@ -15,6 +15,7 @@ import numpy as np
 from django.apps import apps
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from chatbot import realtime
@@ -219,10 +220,21 @@ def payload(row: Explanation) -> dict:
         "status": row.status,
     }
     if row.status == Explanation.Status.READY:
-        body["explanation"] = row.data
+        body["explanation"] = with_edit_links(row.data)
     if row.status == Explanation.Status.FAILED:
         body["error"] = row.error
     return body
+
+
+def with_edit_links(data: dict) -> dict:
+    """The neighbours with the admin page that edits each example (where it still exists)."""
+    neighbours = [
+        {**n, "edit_url": reverse("admin:nlu_trainingexample_change", args=[n["example_id"]])}
+        if n.get("example_id")
+        else n
+        for n in data.get("neighbours", [])
+    ]
+    return {**data, "neighbours": neighbours}
 
 
 def explanation_event(conversation_id, row: Explanation) -> dict:
