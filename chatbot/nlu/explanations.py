@@ -263,3 +263,16 @@ def word_shades(data: dict) -> list[dict]:
     if at < len(text):
         pieces.append({"text": text[at:], "weight": None})
     return pieces
+
+
+def for_page(message_id: int) -> dict:
+    """What an admin page shows (the review inbox item, the message view): the cached
+    explanation, else one asked for now (the page reloads until it is ready)."""
+    try:
+        row = request_explanation(message_id)
+    except ExplanationRefused as exc:
+        return {"refused": str(exc)}
+    context = {"row": row}
+    if row.status == Explanation.Status.READY:
+        context.update(data=with_edit_links(row.data), pieces=word_shades(row.data))
+    return context

@@ -178,3 +178,73 @@ def test_the_examples_embeddings_are_computed_once_per_model_version(answered, a
     assert calls == [1]  # only the visitor's text; the examples came from the version's cache
     assert len(explanations._embeddings[explanations._key(active_model)]) == TrainingExample.objects.count()
     assert Explanation.objects.get(message=second).data["neighbours"]
+
+
+# --- The admin's pages: the review inbox item and the message view ----------------------
+
+
+@pytest.fixture
+def admin_client(admin):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(admin)
+    return client
+
+
+def admin_pages(message) -> list[str]:
+    from django.urls import reverse
+
+    from chatbot.nlu.models import Feedback
+
+    feedback = Feedback.objects.create(message=message, source=Feedback.Source.LOW_CONFIDENCE, predicted_intent="x")
+    return [
+        reverse("admin:nlu_feedback_review", args=[feedback.pk]),
+        reverse("admin:conversations_message_change", args=[message.pk]),
+    ]
+
+
+def test_admin_pages_ask_for_the_explanation_then_show_it(
+    answered, active_model, admin_client, committed, queued, pushes
+):
+    message = answered("where is my order <script>alert(1)</script>")
+    pages = admin_pages(message)
+    with committed():
+        pending = [admin_client.get(url) for url in pages]
+    for response in pending:
+        assert response.status_code == 200
+        assert b'id="explanation-pending"' in response.content
+    assert queued == [(message.pk, active_model.pk)]  # two pages, one task
+
+    tasks.explain_message(*queued[0])
+
+    row = Explanation.objects.get()
+    for url in pages:
+        html = admin_client.get(url).content.decode()
+        assert 'id="explanation-words"' in html
+        assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+        for neighbour in row.data["neighbours"]:
+            assert f"/admin/nlu/trainingexample/{neighbour['example_id']}/change/" in html
+        assert f"against threshold {row.data['threshold']:.3f}" in html
+    assert queued == [(message.pk, active_model.pk)]  # answered from the cache
+
+
+def test_the_admin_message_view_of_a_bot_message_shows_no_explanation(visitor, say, admin_client, queued):
+    from django.urls import reverse
+
+    say(visitor, "hello")
+    bot = Message.objects.create(conversation=visitor.conversation, seq=99, sender=Message.Sender.BOT, text="Hi!")
+    response = admin_client.get(reverse("admin:conversations_message_change", args=[bot.pk]))
+    assert response.status_code == 200
+    assert b'id="explanation"' not in response.content and queued == []
+
+
+def test_strangers_do_not_see_the_admin_message_view(answered, stranger, queued):
+    from django.test import Client
+    from django.urls import reverse
+
+    client = Client()
+    client.force_login(stranger)
+    response = client.get(reverse("admin:conversations_message_change", args=[answered().pk]))
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    assert queued == []
