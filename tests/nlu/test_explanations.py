@@ -248,3 +248,59 @@ def test_strangers_do_not_see_the_admin_message_view(answered, stranger, queued)
     response = client.get(reverse("admin:conversations_message_change", args=[answered().pk]))
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
     assert queued == []
+
+
+# --- The model report: per-intent words and the reliability diagram ---------------------
+
+
+@pytest.fixture(scope="module")
+def holdout_report(split_model_dir):
+    """The intent kind's evaluation of the split model on the demo data's held-out part."""
+    import yaml
+
+    from chatbot.nlu import evaluation, services
+    from inference import Predictor
+    from tests.conftest import DEMO_INTENTS
+
+    data = yaml.safe_load(DEMO_INTENTS.read_text())
+    pairs = [(text, intent["name"]) for intent in data["intents"] for text in intent["examples"]]
+    _, holdout = evaluation.split_examples(pairs)
+    return services.intent_models.evaluate(Predictor.load(split_model_dir), holdout), holdout
+
+
+def test_the_evaluation_report_holds_per_intent_words_and_the_reliability_diagram(holdout_report):
+    report, holdout = holdout_report
+    curve = report["reliability"]
+    assert sum(b["count"] for b in curve["bins"]) == len(holdout)
+    # The ECE is the count-weighted gap between confidence and accuracy, bin by bin.
+    gap = sum(b["count"] * abs(b["confidence"] - b["accuracy"]) for b in curve["bins"]) / len(holdout)
+    assert curve["ece"] == pytest.approx(gap, abs=1e-3)
+    assert 0 <= curve["ece"] < 0.5
+    held_intents = {intent for _, intent in holdout}
+    assert set(report["intent_words"]) <= held_intents and len(report["intent_words"]) >= len(held_intents) // 2
+    words = dict(report["intent_words"]["order_status"])
+    assert "order" in words and all(weight > 0 for weight in words.values())
+
+
+def test_the_model_report_shows_them(client, admin, holdout_report, tmp_path):
+    from django.urls import reverse
+
+    report, _ = holdout_report
+    version = ModelVersion.objects.create(status=ModelVersion.Status.READY, artifact_dir=str(tmp_path), report=report)
+    client.force_login(admin)
+    html = client.get(reverse("admin:nlu_modelversion_report", args=[version.pk])).content.decode()
+    assert f"expected calibration error {report['reliability']['ece']:.3f}" in html
+    assert 'id="intent-words"' in html and 'id="reliability-bins"' in html
+    top_word = report["intent_words"]["order_status"][0][0]
+    assert f'<td>order_status</td><td><span class="intent-word"' in html and top_word in html
+    svg = client.get(reverse("admin:nlu_modelversion_reliability", args=[version.pk]))
+    assert svg.status_code == 200 and svg["Content-Type"] == "image/svg+xml"
+    assert b"<svg" in svg.content and b"ECE" in svg.content
+
+
+def test_a_version_without_the_figures_has_no_diagram(client, admin, tmp_path):
+    from django.urls import reverse
+
+    version = ModelVersion.objects.create(status=ModelVersion.Status.READY, artifact_dir=str(tmp_path), report={})
+    client.force_login(admin)
+    assert client.get(reverse("admin:nlu_modelversion_reliability", args=[version.pk])).status_code == 404
