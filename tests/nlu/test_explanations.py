@@ -291,8 +291,8 @@ def test_the_model_report_shows_them(client, admin, holdout_report, tmp_path):
     html = client.get(reverse("admin:nlu_modelversion_report", args=[version.pk])).content.decode()
     assert f"expected calibration error {report['reliability']['ece']:.3f}" in html
     assert 'id="intent-words"' in html and 'id="reliability-bins"' in html
-    top_word = report["intent_words"]["order_status"][0][0]
-    assert f'<td>order_status</td><td><span class="intent-word"' in html and top_word in html
+    top_word, weight = report["intent_words"]["order_status"][0]
+    assert f'<td>order_status</td><td><span class="intent-word" title="{weight}">{top_word} <small>' in html
     svg = client.get(reverse("admin:nlu_modelversion_reliability", args=[version.pk]))
     assert svg.status_code == 200 and svg["Content-Type"] == "image/svg+xml"
     assert b"<svg" in svg.content and b"ECE" in svg.content
