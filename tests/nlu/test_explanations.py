@@ -304,3 +304,17 @@ def test_a_version_without_the_figures_has_no_diagram(client, admin, tmp_path):
     version = ModelVersion.objects.create(status=ModelVersion.Status.READY, artifact_dir=str(tmp_path), report={})
     client.force_login(admin)
     assert client.get(reverse("admin:nlu_modelversion_reliability", args=[version.pk])).status_code == 404
+
+
+def test_answering_a_message_never_explains_it(visitor, say, active_model, committed, queued, monkeypatch):
+    """Explanations are asked for by people, never on the path of a reply."""
+    from chatbot.conversations.tasks import reply_to_visitor_message
+
+    monkeypatch.setattr(explanations, "explain_text", lambda *a: pytest.fail("explained on the reply path"))
+    message = say(visitor, "where is my order")
+    with committed():
+        reply_to_visitor_message(message.pk)
+
+    message.refresh_from_db()
+    assert message.model_version_id == active_model.pk and Message.objects.filter(reply_to=message).exists()
+    assert queued == [] and not Explanation.objects.exists()
