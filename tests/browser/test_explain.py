@@ -35,6 +35,8 @@ def test_agent_sees_why_the_bot_understood_a_message(live_server_url, browser, c
         expect(widget.locator("chat-widget .root")).to_have_attribute("data-connection", "online")
         widget.locator("chat-widget textarea").fill(QUESTION)
         widget.locator("chat-widget textarea").press("Enter")
+        # The bot's answer: the worker has loaded the model (slow on a busy machine) and answered.
+        expect(widget.locator("chat-widget .log .msg.bot")).to_have_count(1, timeout=180_000)
         message = wait_for(lambda: Message.objects.filter(text=QUESTION, model_version__isnull=False).first())
     finally:
         visitor_context.close()
