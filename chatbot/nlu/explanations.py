@@ -154,9 +154,9 @@ KEEP_VERSIONS = 2
 def _predictor(version: ModelVersion):
     from chatbot.nlu import serving
 
-    loaded = serving._current  # the serving model, when it is this version: no second copy
-    if loaded is not None and loaded.version_id == version.pk:
-        return loaded.predictor
+    serving_now = serving.serving_predictor(version.pk, version.artifact_dir)
+    if serving_now is not None:
+        return serving_now
     key = _key(version)
     with _lock:
         if key not in _predictors:

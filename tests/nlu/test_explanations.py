@@ -318,3 +318,20 @@ def test_answering_a_message_never_explains_it(visitor, say, active_model, commi
     message.refresh_from_db()
     assert message.model_version_id == active_model.pk and Message.objects.filter(reply_to=message).exists()
     assert queued == [] and not Explanation.objects.exists()
+
+
+def test_the_version_in_service_is_explained_with_the_predictor_already_loaded(
+    answered, active_model, pushes, monkeypatch
+):
+    import inference
+    from chatbot.nlu import serving
+
+    monkeypatch.setattr(serving, "_current", None)
+    serving.current_model()
+    monkeypatch.setattr(explanations, "_predictors", {})
+    monkeypatch.setattr(inference.Predictor, "load", classmethod(lambda *a, **k: pytest.fail("a second copy")))
+    message = answered()
+
+    tasks.explain_message(message.pk, active_model.pk)
+
+    assert Explanation.objects.get().status == Explanation.Status.READY
