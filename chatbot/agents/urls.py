@@ -16,4 +16,5 @@ urlpatterns = [
     path("c/<uuid:conversation_id>/reply", views.reply, name="reply"),
     path("c/<uuid:conversation_id>/note", views.note, name="note"),
     path("c/<uuid:conversation_id>/messages/<int:message_id>/intent", views.correct_intent, name="correct_intent"),
+    path("c/<uuid:conversation_id>/messages/<int:message_id>/why", views.explanation, name="explanation"),
 ]

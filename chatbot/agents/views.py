@@ -13,14 +13,15 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from chatbot.agents import names, presence, services
 from chatbot.agents.models import CannedResponse
 from chatbot.agents.services import AgentActionError
 from chatbot.conversations import events
-from chatbot.conversations.models import Conversation
-from chatbot.nlu.models import Intent
+from chatbot.conversations.models import Conversation, Message
+from chatbot.nlu import explanations
+from chatbot.nlu.models import Explanation, Intent
 from chatbot.replies import services as suggestions
 
 HTTP_STATUS = {"not_found": 404, "empty_text": 400, "text_too_long": 400, "unknown_intent": 400, "unknown_message": 400}
@@ -198,3 +199,27 @@ def correct_intent(request: HttpRequest, conversation_id, message_id: int) -> Ht
         lambda: services.correct_intent(message_id, request.user, intent),
         f"Correction saved: {intent}.",
     )
+
+
+@require_http_methods(["GET", "POST"])
+def explanation(request: HttpRequest, conversation_id, message_id: int) -> HttpResponse:
+    """Why the bot understood a visitor message as it did. POST asks for it: 200 with it
+    when cached, else 202 while a task on the inference queue computes it (the result
+    comes as an `explanation` frame on the agent socket; GET polls). Agents and staff only."""
+    if not explanations.can_view(request.user):
+        return JsonResponse({"error": "forbidden", "message": "Only agents see explanations."}, status=403)
+    message = Message.objects.filter(
+        pk=message_id, conversation_id=conversation_id, sender=Message.Sender.VISITOR
+    ).first()
+    if message is None:
+        return JsonResponse({"error": "not_found", "message": "No such visitor message here."}, status=404)
+    if request.method == "POST":
+        try:
+            row = explanations.request_explanation(message.pk)
+        except explanations.ExplanationRefused as exc:
+            return JsonResponse({"error": "nothing_to_explain", "message": str(exc)}, status=409)
+    else:
+        row = explanations.cached_explanation(message.pk, message.model_version_id)
+        if row is None:
+            return JsonResponse({"error": "not_requested", "message": "Ask for it with POST first."}, status=404)
+    return JsonResponse(explanations.payload(row), status=202 if row.status == Explanation.Status.PENDING else 200)

@@ -47,9 +47,33 @@ def evaluate_on(predictor, holdout: list[tuple[str, str]]) -> dict:
     so the version in service can later be scored on exactly the same ones."""
     from inference import Example, evaluate
 
-    report = normalise(evaluate(predictor, [Example(text=t, intent=i) for t, i in holdout]))
+    examples = [Example(text=t, intent=i) for t, i in holdout]
+    report = normalise(evaluate(predictor, examples))
+    report.update(explanation_figures(predictor, examples))
     report["holdout"] = [[t, i] for t, i in holdout]
     return report
+
+
+def explanation_figures(predictor, examples) -> dict:
+    """What the model report shows beside the scores: per intent, the words the model
+    relies on most over its held-out examples (occlusion, inference.intents.explain),
+    and the reliability diagram of its confidence with the expected calibration error.
+    Kept under their own keys so the inference report's figures stay as they are."""
+    from inference.intents.explain import intent_words, reliability
+
+    if not examples:
+        return {}
+    predictions = predictor.predict([e.text for e in examples], top_k=1)
+    curve = reliability(
+        [p.confidence for p in predictions], [p.intent == e.intent for p, e in zip(predictions, examples, strict=True)]
+    )
+    words = intent_words(predictor, examples)
+    return {
+        "intent_words": {
+            intent: [[word, weight] for word, weight in ranked] for intent, ranked in sorted(words.items())
+        },
+        "reliability": curve.to_dict(),
+    }
 
 
 def normalise(report: dict) -> dict:
@@ -122,7 +146,42 @@ def activation_problems(report: dict, baseline: dict | None, max_drop: float | N
     return problems
 
 
-# --- The confusion matrix as a picture -----------------------------------------
+# --- The pictures ------------------------------------------------------------------
+
+
+def reliability_svg(report: dict, title: str = "") -> bytes:
+    """The reliability diagram: per confidence bin, the share answered right against
+    the mean confidence (a calibrated model stays on the diagonal)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    curve = report.get("reliability") or {"bins": [], "ece": None}
+    figure = Figure(figsize=(4.6, 4.2), dpi=100)
+    axes = figure.add_subplot()
+    axes.plot([0, 1], [0, 1], linestyle="--", color="#9ca3af", linewidth=1, label="calibrated")
+    bins = curve["bins"]
+    if bins:
+        centres = [(b["low"] + b["high"]) / 2 for b in bins]
+        widths = [b["high"] - b["low"] for b in bins]
+        axes.bar(
+            centres, [b["accuracy"] for b in bins], width=widths, edgecolor="#1d4ed8", color="#93c5fd", label="accuracy"
+        )
+        axes.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], "o", color="#1d4ed8", markersize=3)
+        for centre, b in zip(centres, bins, strict=True):
+            axes.text(centre, 0.02, str(b["count"]), ha="center", fontsize=6, color="#374151")
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1)
+    axes.set_xlabel("confidence")
+    axes.set_ylabel("share right")
+    ece = curve.get("ece")
+    axes.set_title(f"{title}  ECE {ece:.3f}" if ece is not None else title, fontsize=9)
+    axes.legend(loc="upper left", fontsize=7)
+    figure.tight_layout()
+    out = io.BytesIO()
+    figure.savefig(out, format="svg")
+    return out.getvalue()
 
 
 def confusion_png(report: dict, title: str = "") -> bytes:

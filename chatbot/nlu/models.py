@@ -121,3 +121,34 @@ class Feedback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} on message {self.message_id}"
+
+
+class Explanation(models.Model):
+    """Why one visitor message got its intent ("Why this answer"), as the model
+    version that answered it sees it: computed once by a task on the inference
+    queue, kept per (message, model version)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        READY = "ready"
+        FAILED = "failed"
+
+    # The message model by name: conversations calls into nlu, not the other way round.
+    message = models.ForeignKey("conversations.Message", on_delete=models.CASCADE, related_name="explanations")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="explanations")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    # inference.intents.explain.Explanation.to_dict(), its neighbours with their example ids.
+    data = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    computed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "model_version"], name="one_explanation_per_message_and_version"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"explanation of message {self.message_id} by v{self.model_version_id} ({self.status})"

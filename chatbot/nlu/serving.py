@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 class LoadedModel:
     version_id: int
     predictor: object  # inference.Predictor
+    artifact_dir: str = ""
 
 
 class NoActiveModel(Exception):
@@ -60,8 +61,17 @@ def current_model() -> LoadedModel:
         predictor = Predictor.load(
             row["artifact_dir"], device=settings.INFERENCE_DEVICE, threads=settings.INFERENCE_THREADS
         )
-        _current = LoadedModel(version_id=row["id"], predictor=predictor)
+        _current = LoadedModel(version_id=row["id"], predictor=predictor, artifact_dir=row["artifact_dir"])
         return _current
+
+
+def serving_predictor(version_id: int, artifact_dir: str):
+    """The predictor this process answers with, when it is that version's (else None):
+    other users of the same version, like explanations, need no second copy."""
+    loaded = _current
+    if loaded is not None and (loaded.version_id, loaded.artifact_dir) == (version_id, artifact_dir):
+        return loaded.predictor
+    return None
 
 
 class MicroBatcher:

@@ -4,7 +4,7 @@ from celery import shared_task
 from django.conf import settings
 
 from chatbot.celery import Queue
-from chatbot.nlu import services
+from chatbot.nlu import explanations, services
 
 
 @shared_task(queue=Queue.TRAINING, time_limit=settings.CELERY_TRAINING_TIME_LIMIT)
@@ -16,3 +16,9 @@ def train_model_version(version_id: int) -> None:
 def retrain_if_feedback() -> None:
     """Nightly (celery beat): retrain when reviewers accepted feedback since the last version."""
     services.retrain_if_feedback()
+
+
+@shared_task(queue=Queue.INFERENCE)
+def explain_message(message_id: int, version_id: int) -> None:
+    """Why a visitor message got its intent, by the version that answered it; cached, pushed to the agents."""
+    explanations.compute_explanation(message_id, version_id)

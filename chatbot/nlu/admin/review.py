@@ -10,7 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from chatbot.nlu import services
+from chatbot.nlu import explanations, services
 from chatbot.nlu.models import Feedback, Intent
 from chatbot.nlu.pii import mask_pii
 
@@ -192,6 +192,7 @@ class FeedbackAdmin(admin.ModelAdmin):
             "feedback": feedback,
             "form": form,
             "transcript": transcript,
+            "why": explanations.for_page(feedback.message_id),
             "conversation_url": reverse(
                 "admin:conversations_conversation_change", args=[feedback.message.conversation_id]
             ),

@@ -100,6 +100,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             path("train/", wrap(self.train_view), name="nlu_modelversion_train"),
             path("<int:version_id>/progress/", wrap(self.progress_view), name="nlu_modelversion_progress"),
             path("<int:version_id>/report/", wrap(self.report_view), name="nlu_modelversion_report"),
+            path("<int:version_id>/reliability.svg", wrap(self.reliability_view), name="nlu_modelversion_reliability"),
             path("<int:version_id>/confusion.png", wrap(self.confusion_view), name="nlu_modelversion_confusion"),
             path("<int:version_id>/activate/", wrap(self.activate_view), name="nlu_modelversion_activate"),
             path("<int:version_id>/rollback/", wrap(self.rollback_view), name="nlu_modelversion_rollback"),
@@ -185,6 +186,16 @@ class ModelVersionAdmin(admin.ModelAdmin):
             return HttpResponse("This version has no evaluation.", status=404, content_type="text/plain")
         png = evaluation.confusion_png(version.report, title=f"{version}: held-out confusion")
         response = HttpResponse(png, content_type="image/png")
+        response["Cache-Control"] = "private, max-age=3600"  # a version's report never changes
+        return response
+
+    def reliability_view(self, request, version_id: int):
+        _require(request, "view_modelversion")
+        version = get_object_or_404(ModelVersion, pk=version_id)
+        if not version.report.get("reliability"):
+            return HttpResponse("This version has no reliability diagram.", status=404, content_type="text/plain")
+        svg = evaluation.reliability_svg(version.report, title=f"{version}: held-out")
+        response = HttpResponse(svg, content_type="image/svg+xml")
         response["Cache-Control"] = "private, max-age=3600"  # a version's report never changes
         return response
 

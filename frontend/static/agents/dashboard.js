@@ -163,7 +163,7 @@
     select.setAttribute("aria-label", "Correct intent");
     select.append(new Option("Correct intent…", ""));
     intentNames.forEach((name) => select.append(new Option(name, name)));
-    form.append(pill, select);
+    form.append(pill, select, whyToggle(message.message_id));
     if (message.intent !== undefined && message.confidence !== null && message.confidence !== undefined) {
       setPrediction(form, message.intent, message.confidence);
     }
@@ -200,13 +200,142 @@
       const who = { visitor: "Visitor", bot: "Bot" }[message.sender] || message.agent_name || "Agent";
       meta.append(el("span", "who", who + (message.internal ? " · internal note" : "")), el("time", "", timeOfDay(message.created_at)));
       box.append(meta, el("div", "bubble", message.text));
-      if (message.sender === "visitor") box.append(intentForm(message));
+      if (message.sender === "visitor") box.append(intentForm(message), whyPanel(message.message_id));
     }
     // Keep seq order even if frames cross.
     const later = Array.from(transcript.children).find((child) => Number(child.dataset.seq) > message.seq);
     transcript.insertBefore(box, later || null);
     scrollToEnd();
   }
+
+  // --- "Why?": the explanation of a visitor message's intent ------------------------------
+  // Asked with POST (202 while a task computes it), then pushed as an "explanation"
+  // frame on the socket; a slow poll covers a frame lost while reconnecting.
+
+  function whyToggle(messageId) {
+    const button = el("button", "btn btn-small btn-ghost why-toggle", "Why?");
+    button.type = "button";
+    button.title = "Why the bot understood it so";
+    button.setAttribute("aria-expanded", "false");
+    button.setAttribute("aria-controls", "why-" + messageId);
+    return button;
+  }
+
+  function whyPanel(messageId) {
+    const panel = el("div", "why");
+    panel.id = "why-" + messageId;
+    panel.hidden = true;
+    return panel;
+  }
+
+  function whyUrl(messageId) {
+    return "/agent/c/" + openedId() + "/messages/" + messageId + "/why";
+  }
+
+  async function askWhy(panel, messageId) {
+    panel.dataset.state = "pending";
+    panel.replaceChildren(el("p", "muted", "Working out why…"));
+    let response;
+    let body = {};
+    try {
+      response = await fetch(whyUrl(messageId), {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
+      });
+      body = await response.json();
+    } catch (error) {
+      body = { message: "Could not ask for the explanation." };
+    }
+    if (response && response.status === 202) return pollWhy(panel, messageId, 0);
+    if (response && response.ok) return renderWhy(panel, body);
+    panel.dataset.state = "error";
+    panel.replaceChildren(el("p", "muted", body.message || "No explanation."));
+  }
+
+  function pollWhy(panel, messageId, tries) {
+    setTimeout(async () => {
+      if (panel.dataset.state !== "pending" || !panel.isConnected || tries > 40) return;
+      const response = await fetch(whyUrl(messageId), { credentials: "same-origin", cache: "no-store" });
+      if (response.status === 200) renderWhy(panel, await response.json());
+      else pollWhy(panel, messageId, tries + 1);
+    }, 3000);
+  }
+
+  function percentOf(p) {
+    return Math.round(p * 1000) / 10 + "%";
+  }
+
+  function renderWhy(panel, body) {
+    if (body.status === "failed") {
+      panel.dataset.state = "error";
+      panel.replaceChildren(el("p", "muted", "Could not explain it: " + (body.error || "unknown error")));
+      return;
+    }
+    if (body.status !== "ready") return;
+    const data = body.explanation;
+    panel.dataset.state = "ready";
+    panel.replaceChildren();
+
+    // The visitor's words, each shaded by how much the intent's probability falls without it.
+    const text = el("p", "why-text");
+    const strongest = Math.max(1e-9, ...data.words.map((w) => Math.abs(w.weight)));
+    let at = 0;
+    data.words.forEach((w) => {
+      if (w.start > at) text.append(document.createTextNode(data.text.slice(at, w.start)));
+      const word = el("mark", "why-word" + (w.weight < 0 ? " against" : ""), data.text.slice(w.start, w.end));
+      const shade = Math.abs(w.weight) / strongest;
+      word.style.setProperty("--shade", shade.toFixed(2));
+      word.dataset.weight = String(w.weight);
+      word.title = (w.weight >= 0 ? "+" : "") + w.weight.toFixed(3) + " to " + data.explained_intent;
+      text.append(word);
+      at = w.end;
+    });
+    if (at < data.text.length) text.append(document.createTextNode(data.text.slice(at)));
+
+    const rule = el("dl", "why-rule");
+    const decision = data.out_of_scope ? "out of scope" : data.intent;
+    [
+      ["Decision", decision],
+      ["Confidence", percentOf(data.confidence) + " for " + data.explained_intent],
+      ["Rule", data.score_name + " " + data.score.toFixed(3) + " against threshold " + data.threshold.toFixed(3) +
+        (data.out_of_scope ? " → rejected" : " → accepted")],
+      ["Model", "v" + body.model_version + " · " + String(data.model_id).slice(0, 12)],
+    ].forEach(([term, value]) => rule.append(el("dt", "", term), el("dd", "", value)));
+
+    const runners = el("ol", "why-runners");
+    data.runners_up.forEach(([label, p]) => runners.append(el("li", "", label + " " + percentOf(p))));
+
+    const nearest = el("ul", "why-neighbours");
+    data.neighbours.forEach((n) => {
+      const item = el("li");
+      item.append(el("span", "why-sim", n.similarity.toFixed(2)), el("span", "intent-pill", n.intent), el("q", "", n.text));
+      if (n.edit_url) {
+        const link = el("a", "why-edit", "edit");
+        link.href = n.edit_url;
+        link.target = "_blank";
+        link.rel = "noopener";
+        item.append(link);
+      }
+      nearest.append(item);
+    });
+
+    const legend = el("p", "why-legend muted", "Blue: the word pulled towards " + data.explained_intent + "; red: away. The darker, the stronger.");
+    panel.append(el("h3", "", "Words that drove it"), text, legend, rule);
+    if (data.runners_up.length) panel.append(el("h3", "", "Runners-up"), runners);
+    if (data.neighbours.length) panel.append(el("h3", "", "Nearest training examples"), nearest);
+  }
+
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest(".why-toggle");
+    if (!button) return;
+    const box = button.closest(".msg");
+    const panel = box.querySelector(".why");
+    const open = button.getAttribute("aria-expanded") !== "true";
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+    panel.hidden = !open;
+    if (open && panel.dataset.state !== "ready" && panel.dataset.state !== "pending") askWhy(panel, box.dataset.messageId);
+  });
 
   function showVisitorTyping(on) {
     const box = document.getElementById("visitor-typing");
@@ -271,6 +400,11 @@
       case "prediction": {
         const form = document.querySelector('[data-message-id="' + frame.message_id + '"] .intent-form');
         if (form && frame.conversation_id === opened) setPrediction(form, frame.out_of_scope ? "" : frame.intent, frame.confidence);
+        break;
+      }
+      case "explanation": {
+        const panel = document.getElementById("why-" + frame.message_id);
+        if (panel && frame.conversation_id === opened && panel.dataset.state === "pending") renderWhy(panel, frame);
         break;
       }
       case "suggestions":
