@@ -106,6 +106,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 "type": "history",
                 "conversation_id": str(conversation.pk),
                 "status": conversation.status,
+                "offline": conversation.offline_message,
                 "messages": history,
             }
         )
@@ -175,7 +176,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send_json({"type": "typing", "sender": event["sender"], "on": event["on"]})
 
     async def chat_status(self, event: dict) -> None:
-        await self.send_json({"type": "status", "status": event["status"]})
+        await self.send_json({"type": "status", "status": event["status"], "offline": event.get("offline", False)})
 
     async def queue_update(self, event: dict) -> None:
         """Agents' queue events are not for visitors."""

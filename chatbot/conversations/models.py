@@ -134,6 +134,9 @@ class Message(models.Model):
     # task run twice cannot answer twice.
     reply_to = models.OneToOneField("self", null=True, blank=True, on_delete=models.CASCADE, related_name="bot_reply")
     quick_replies = models.JSONField(default=list, blank=True)
+    # A bot reply that answers the visitor (one of an intent's responses), not a
+    # fallback or a handoff line: thumbs and the rating card are for answers.
+    answer = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
