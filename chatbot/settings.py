@@ -312,6 +312,10 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", default="support@localhost")
 SUPPORT_TEAM_EMAILS = env_list("SUPPORT_TEAM_EMAILS", default=[])
 # "Typically replies in ...": this text when set, else measured (median first response, 14 days).
 EXPECTED_REPLY_TEXT = env_str("EXPECTED_REPLY_TEXT", default="")
+# Auto-assignment: a waiting conversation goes to the online agent with the fewest
+# open conversations (round robin on ties), under AUTO_ASSIGN_LIMIT each. Off by default.
+AUTO_ASSIGN = env_bool("AUTO_ASSIGN", default=False)
+AUTO_ASSIGN_LIMIT = env_int("AUTO_ASSIGN_LIMIT", default=3, minimum=1, unit="conversations per agent")
 # While a visitor waits, at most one "still in the queue" line this often.
 QUEUE_REMINDER_INTERVAL_S = env_int("QUEUE_REMINDER_INTERVAL_S", default=180, minimum=10, unit="seconds")
 # Reply suggestions scoring below these are not shown (docs/replies.md): retrieval

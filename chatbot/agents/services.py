@@ -327,3 +327,47 @@ def transfer(conversation_id, agent, to_user_id: object) -> Conversation:
         realtime.push(realtime.conversation_group(conversation.pk), events.message_event(note))
         chat.change_status(conversation, Status.WITH_AGENT, f"{display_name(colleague)} joined the conversation.")
     return conversation
+
+
+# --- Auto-assignment (AUTO_ASSIGN, off by default) ----------------------------------------
+
+
+def pick_agent_for_assignment() -> object | None:
+    """The online agent with the fewest open conversations under AUTO_ASSIGN_LIMIT; on a
+    tie, the one assigned longest ago (round robin)."""
+    from chatbot.agents import presence
+
+    best, best_key = None, None
+    for candidate in presence.online_agents():
+        if not is_agent(candidate):
+            continue
+        held = Conversation.objects.filter(status=Status.WITH_AGENT, assigned_agent=candidate)
+        count = held.count()
+        if count >= settings.AUTO_ASSIGN_LIMIT:
+            continue
+        last = held.order_by("-updated_at").values_list("updated_at", flat=True).first()
+        key = (count, last.timestamp() if last else 0.0, candidate.pk)
+        if best_key is None or key < best_key:
+            best, best_key = candidate, key
+    return best
+
+
+def auto_assign(conversation_id) -> Conversation | None:
+    """Give a waiting conversation to an agent. The claim is take_over's conditional
+    update, so an agent clicking "Take over" at the same moment and this race safely:
+    one wins, the other does nothing."""
+    agent = pick_agent_for_assignment()
+    if agent is None:
+        return None
+    try:
+        return take_over(conversation_id, agent)
+    except AgentActionError:
+        return None  # someone took it meanwhile, or it left the queue
+
+
+def auto_assign_waiting(sender=None, *, conversation_id, **kwargs) -> None:
+    if settings.AUTO_ASSIGN:
+        try:
+            auto_assign(conversation_id)
+        except Exception:  # the conversation stays in the queue for anyone to take
+            log.exception("could not auto-assign conversation %s", conversation_id)

@@ -101,12 +101,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.auth_timer.cancel()
         await self.channel_layer.group_add(realtime.conversation_group(conversation.pk), self.channel_name)
         history = await database_sync_to_async(services.messages_after)(conversation, last_seq)
+        support = await database_sync_to_async(services.availability)()
         await self.send_json(
             {
                 "type": "history",
                 "conversation_id": str(conversation.pk),
                 "status": conversation.status,
                 "offline": conversation.offline_message,
+                # {"open": bool, "replies_in": "2 hours"}: the header's "Typically replies in ..."
+                "support": support,
                 "messages": history,
             }
         )

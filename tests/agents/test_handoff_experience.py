@@ -165,3 +165,56 @@ def test_taking_over_an_offline_message_clears_its_tag(visitor, agent, fresh, cl
     assert not fresh(visitor).offline_message
     client.force_login(agent)
     assert "Offline message" not in client.get("/agent/queue/").content.decode()
+
+
+# --- Business hours ----------------------------------------------------------------------
+
+
+def test_business_hours_say_when_the_team_is_in():
+    import datetime as dt
+
+    from chatbot.conversations.models import BusinessHours
+
+    hours = BusinessHours(
+        enabled=True, timezone="Europe/Berlin", open_days="0,1,2,3,4", opens_at="09:00", closes_at="17:00"
+    )
+    hours.holidays = "2026-12-25"
+    utc = dt.UTC
+    assert hours.is_open(dt.datetime(2026, 12, 1, 9, 30, tzinfo=utc))  # Tuesday 10:30 in Berlin
+    assert not hours.is_open(dt.datetime(2026, 12, 1, 16, 30, tzinfo=utc))  # 17:30 in Berlin
+    assert not hours.is_open(dt.datetime(2026, 12, 5, 10, 0, tzinfo=utc))  # a Saturday
+    assert not hours.is_open(dt.datetime(2026, 12, 25, 10, 0, tzinfo=utc))  # a holiday
+    assert BusinessHours(enabled=False).is_open(dt.datetime(2026, 12, 5, 3, 0, tzinfo=utc))
+
+
+def test_a_bad_time_zone_or_holiday_is_refused_in_the_admin_form():
+    from django.core.exceptions import ValidationError
+
+    from chatbot.conversations.models import BusinessHours
+
+    with pytest.raises(ValidationError):
+        BusinessHours(timezone="Mars/Olympus").clean()
+    with pytest.raises(ValidationError):
+        BusinessHours(holidays="christmas").clean()
+
+
+def test_the_configured_reply_time_is_what_the_widget_is_told():
+    from chatbot.conversations.models import BusinessHours
+
+    BusinessHours.objects.create(reply_time_text="2 hours")
+    assert services.availability() == {"open": True, "replies_in": "2 hours"}
+    assert services.expected_reply_time() == "2 hours"
+
+
+def test_the_reply_time_is_measured_from_the_last_two_weeks(visitor, agent):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    services.hand_off(visitor.conversation.pk, "requested")
+    agents.take_over(visitor.conversation.pk, agent)
+    agents.reply(visitor.conversation.pk, agent, "Hello!")
+    visitor.conversation.__class__.objects.update(waiting_since=timezone.now() - timedelta(hours=2))
+    assert services.expected_reply_time() == "2 hours"
+    visitor.conversation.__class__.objects.update(waiting_since=timezone.now() - timedelta(days=20))
+    assert services.expected_reply_time() == "a few hours"  # nothing in the window

@@ -105,3 +105,41 @@ def test_the_side_panel_lists_the_visitors_earlier_conversations(visitor, agent,
     client.force_login(agent)
     page = client.get(f"/agent/c/{later.pk}/").content.decode()
     assert "Earlier conversations" in page and f'data-conversation="{visitor.conversation.pk}"' in page
+
+
+# --- Auto-assignment ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def both_online(agent, other_agent):
+    from chatbot.agents import presence
+
+    presence.connect(agent.pk, "tab-alice")
+    presence.connect(other_agent.pk, "tab-bob")
+    return agent, other_agent
+
+
+def test_auto_assignment_is_off_by_default(visitor, both_online, fresh, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        services.hand_off(visitor.conversation.pk, "requested")
+    assert fresh(visitor).status == "waiting_for_agent" and fresh(visitor).assigned_agent is None
+
+
+def test_auto_assignment_takes_turns_under_the_limit(
+    new_visitor, both_online, settings, django_capture_on_commit_callbacks
+):
+    settings.AUTO_ASSIGN, settings.AUTO_ASSIGN_LIMIT = True, 1
+    visitors = [new_visitor() for _ in range(3)]
+    for v in visitors:
+        with django_capture_on_commit_callbacks(execute=True):
+            services.hand_off(v.conversation.pk, "requested")
+    holders = [v.conversation.__class__.objects.get(pk=v.conversation.pk).assigned_agent for v in visitors]
+    assert set(holders[:2]) == set(both_online)  # one each
+    assert holders[2] is None  # both at their limit: it waits in the queue
+
+
+def test_an_auto_assignment_that_loses_the_race_changes_nothing(visitor, both_online, agent, other_agent, fresh):
+    services.hand_off(visitor.conversation.pk, "requested")
+    agents.take_over(visitor.conversation.pk, other_agent)  # clicked first
+    assert agents.auto_assign(visitor.conversation.pk) is None
+    assert fresh(visitor).assigned_agent == other_agent

@@ -7,7 +7,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from chatbot.conversations.models import Conversation, Visitor
+from chatbot.conversations.models import BusinessHours, Conversation, Visitor
 from tests.browser.conftest import screenshot
 from tests.browser.test_dashboard import log_in_agent
 from tests.browser.test_widget import Widget, eventually
@@ -18,6 +18,8 @@ pytestmark = [pytest.mark.browser]
 def test_offline_request_email_quiet_bot_no_early_rating_then_an_agent_answers(
     live_server_url, browser, context, agent
 ):
+    # Out of hours: the team works no hour of any day.
+    BusinessHours.objects.create(enabled=True, open_days="0,1,2,3,4,5,6", opens_at="00:00", closes_at="00:00")
     visitor_context = browser.new_context(viewport={"width": 1000, "height": 800})
     try:
         page = visitor_context.new_page()
@@ -28,6 +30,9 @@ def test_offline_request_email_quiet_bot_no_early_rating_then_an_agent_answers(
         page.goto(live_server_url + "/")
         widget.open()
         widget.wait_online()
+        # Before the visitor asks: the team is away, and how soon it usually replies.
+        expect(page.locator("chat-widget .hours")).to_contain_text("We're away right now")
+        expect(page.locator("chat-widget .hours")).to_contain_text("reply within")
 
         # Nobody is online: customer wording, never the internal reason.
         page.locator("chat-widget .chip.human").click()

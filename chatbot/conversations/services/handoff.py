@@ -8,11 +8,12 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Min, Q
+from django.dispatch import Signal
 from django.utils import timezone
 
 from chatbot import realtime
 from chatbot.conversations import events
-from chatbot.conversations.models import Conversation, Message
+from chatbot.conversations.models import BusinessHours, Conversation, Message
 from chatbot.conversations.services.messages import append_message, lock_conversation
 
 HANDOFF_TEXT = "I'm handing you over to a member of our support team. Someone will reply here shortly."
@@ -23,6 +24,10 @@ OFFLINE_QUEUE_TEXT = "You're in the queue. Our team is offline right now and usu
 # The window first response times are measured over, and the answer without any.
 REPLY_TIME_WINDOW = timedelta(days=14)
 DEFAULT_REPLY_TIME = "a few hours"
+
+# Sent (with `conversation_id`) after commit when a conversation enters the agents'
+# queue; the agents app may assign it to someone (AUTO_ASSIGN).
+conversation_waiting = Signal()
 
 # Who is online is the agents app's to know; it registers how to ask
 # (AgentsConfig.ready), so this app never imports the dashboard's code.
@@ -44,6 +49,9 @@ def expected_reply_time() -> str:
     entering the queue to an agent's first reply over the last 14 days."""
     if settings.EXPECTED_REPLY_TEXT:
         return settings.EXPECTED_REPLY_TEXT
+    configured = BusinessHours.current().reply_time_text
+    if configured:
+        return configured
     since = timezone.now() - REPLY_TIME_WINDOW
     rows = (
         Conversation.objects.filter(waiting_since__gte=since)
@@ -58,6 +66,11 @@ def expected_reply_time() -> str:
     )
     waits = [(reply - waiting).total_seconds() for waiting, reply in rows if reply >= waiting]
     return describe_wait(statistics.median(waits)) if waits else DEFAULT_REPLY_TIME
+
+
+def availability() -> dict:
+    """What the widget's header says about the team: in hours or not, and the reply time."""
+    return {"open": BusinessHours.current().is_open(timezone.now()), "replies_in": expected_reply_time()}
 
 
 def describe_wait(seconds: float) -> str:
@@ -108,6 +121,8 @@ def hand_off_locked(conversation: Conversation, reason: str, *, offline: bool) -
     # For the visitor: customer wording.
     text = OFFLINE_QUEUE_TEXT if offline else QUEUE_TEXT
     change_status(conversation, Conversation.Status.WAITING_FOR_AGENT, text.format(expected=expected_reply_time()))
+    conversation_id = conversation.pk
+    transaction.on_commit(lambda: conversation_waiting.send(sender=hand_off_locked, conversation_id=conversation_id))
 
 
 def hand_off(conversation_id, reason: str) -> Conversation:

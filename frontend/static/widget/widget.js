@@ -64,6 +64,8 @@
       retry: "Try again",
       human: "Talk to a human",
       end: "End chat",
+      repliesIn: "Our team typically replies in {time}",
+      closedNow: "We're away right now. Leave a message and we'll reply within {time}.",
       emailAsk: "Leave your email address and we'll reply there.",
       emailLabel: "Your email address",
       emailSave: "Save",
@@ -360,6 +362,7 @@
     "@keyframes blink{0%,80%,100%{opacity:.3;transform:translateY(0)}40%{opacity:1;transform:translateY(-3px)}}",
     ".chips{display:flex;flex-wrap:wrap;gap:6px;justify-content:flex-end;padding:4px 14px 10px;background:#f6f7f9;flex:none}",
     ".chips:empty{display:none}",
+    ".hours{margin:2px 0 0;font-size:12px;opacity:.85}",
     ".email{display:flex;flex-wrap:wrap;gap:6px;align-items:center;padding:6px 14px;background:#f6f7f9;font-size:13px}",
     ".email p{margin:0;width:100%;color:#4b5563}",
     ".email input{flex:1;min-width:0;font:inherit;padding:6px 8px;border:1px solid #d1d5db;border-radius:8px}",
@@ -425,7 +428,7 @@
       "div",
       { class: "head" },
       h("div", { class: "avatar", "aria-hidden": "true" }, icon("chat")),
-      h("div", { class: "who" }, h("h2", { id: "cw-title", text: title }), els.statusLine),
+      h("div", { class: "who" }, h("h2", { id: "cw-title", text: title }), els.statusLine, (els.hours = h("p", { class: "hours", hidden: true }))),
       els.endButton,
       els.closeButton
     );
@@ -664,6 +667,10 @@
       : status === "closed" ? t("statusClosed")
       : t("statusBot");
     els.statusLine.textContent = line;
+    // The team's reply time, and before the visitor asks, whether they are away.
+    var support = S.support;
+    els.hours.hidden = !support || !support.replies_in || status === "with_agent" || status === "closed";
+    if (support && support.replies_in) els.hours.textContent = t(support.open ? "repliesIn" : "closedNow", { time: support.replies_in });
 
     var ended = !!S.ended || status === "closed";
     els.composer.hidden = ended;
@@ -948,6 +955,7 @@
     if (added && !isOpen()) S.unread = (S.unread || 0) + added;
     S.status = frame.status || S.status;
     if (typeof frame.offline === "boolean") S.offline = frame.offline;
+    if (frame.support && typeof frame.support === "object") S.support = { open: !!frame.support.open, replies_in: String(frame.support.replies_in || "") };
     save();
     setConnection("online");
     heartbeat();
