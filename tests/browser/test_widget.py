@@ -345,10 +345,12 @@ def test_every_text_renders_as_text_and_runs_nothing(page: Page, server: LiveSer
     widget = Widget(page)
     page.goto(server.url + "/")
     widget.open()
-    for answered, payload in enumerate(XSS, start=1):
+    for sent, payload in enumerate(XSS, start=1):
         widget.send(payload)
-        # One at a time: the bot answers each (fallback, handoff, then "please wait").
-        expect(widget.bubbles("bot")).to_have_count(answered)
+        # One at a time: the bot answers a fallback, then hands off; while the visitor
+        # waits for a person it stays quiet (issue 14), so wait for each to be stored.
+        expect(widget.bubbles("bot")).to_have_count(min(sent, 2))
+        expect(page.locator("chat-widget .log .msg.visitor.pending")).to_have_count(0)
     expect(widget.bubbles("visitor")).to_have_text(XSS)
 
     # Agent, bot and quick-reply texts arrive through history: put payloads in all of them.
