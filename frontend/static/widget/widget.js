@@ -362,9 +362,10 @@
     "@keyframes blink{0%,80%,100%{opacity:.3;transform:translateY(0)}40%{opacity:1;transform:translateY(-3px)}}",
     ".chips{display:flex;flex-wrap:wrap;gap:6px;justify-content:flex-end;padding:4px 14px 10px;background:#f6f7f9;flex:none}",
     ".chips:empty{display:none}",
-    ".hours{margin:2px 0 0;font-size:12px;opacity:.85}",
+    ".hours{margin:2px 0 0;font-size:12px}",
     ".email{display:flex;flex-wrap:wrap;gap:6px;align-items:center;padding:6px 14px;background:#f6f7f9;font-size:13px}",
     ".email p{margin:0;width:100%;color:#4b5563}",
+    ".email-save{border:1.5px solid var(--accent);background:#fff;color:#1f2937;border-radius:999px;padding:5px 12px;font:inherit}",
     ".email input{flex:1;min-width:0;font:inherit;padding:6px 8px;border:1px solid #d1d5db;border-radius:8px}",
     ".chip{border:1.5px solid var(--accent);background:#fff;color:#1f2937;border-radius:999px;padding:6px 13px;font-size:14px;line-height:1.3;display:inline-flex;align-items:center;gap:6px}",
     ".chip:hover{background:#eef2ff}",
@@ -459,7 +460,7 @@
       { class: "email", hidden: true, onsubmit: function (e) { e.preventDefault(); leaveEmail(); } },
       h("p", { text: t("emailAsk") }),
       els.emailInput,
-      h("button", { class: "chip", type: "submit", text: t("emailSave") })
+      h("button", { class: "email-save", type: "submit", text: t("emailSave") })
     );
 
     els.input = h("textarea", { id: "cw-input", rows: "1", placeholder: t("placeholder"), "aria-describedby": "cw-err cw-count", autocomplete: "off" });
