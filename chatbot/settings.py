@@ -494,3 +494,33 @@ CELERY_BEAT_SCHEDULE["recover-unanswered-messages"] = {
     "options": {"expires": REPLY_RECOVERY_INTERVAL_S},
 }
 # --- End of the reliability block ---------------------------------------------------
+
+# --- Handoff and the agent inbox (issue 14) -----------------------------------
+
+# Email: the console by default (printed by `make run`); SMTP when EMAIL_HOST is set.
+EMAIL_HOST = env_str("EMAIL_HOST", default="")
+EMAIL_PORT = env_int("EMAIL_PORT", default=587, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=True)
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend",
+)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", default="support@localhost")
+# Who hears of an offline message (empty: every agent with an email address).
+SUPPORT_TEAM_EMAILS = env_list("SUPPORT_TEAM_EMAILS", default=[])
+# "Typically replies in ...": this text when set, else measured (median first response, 14 days).
+EXPECTED_REPLY_TEXT = env_str("EXPECTED_REPLY_TEXT", default="")
+# Auto-assignment: a waiting conversation goes to the online agent with the fewest
+# open conversations (round robin on ties), under AUTO_ASSIGN_LIMIT each. Off by default.
+AUTO_ASSIGN = env_bool("AUTO_ASSIGN", default=False)
+AUTO_ASSIGN_LIMIT = env_int("AUTO_ASSIGN_LIMIT", default=3, minimum=1, unit="conversations per agent")
+# While a visitor waits, at most one "still in the queue" line this often.
+QUEUE_REMINDER_INTERVAL_S = env_int("QUEUE_REMINDER_INTERVAL_S", default=180, minimum=10, unit="seconds")
+# Reply suggestions scoring below these are not shown (docs/replies.md): retrieval
+# scores are cosine similarities, seq2seq scores mean token log-probabilities.
+REPLY_RETRIEVAL_MIN_SCORE = env_float("REPLY_RETRIEVAL_MIN_SCORE", default=0.5, minimum=-1.0, maximum=1.0)
+REPLY_SEQ2SEQ_MIN_SCORE = env_float("REPLY_SEQ2SEQ_MIN_SCORE", default=-1.5, maximum=0.0)

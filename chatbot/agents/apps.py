@@ -13,3 +13,4 @@ class AgentsConfig(AppConfig):
 
         chat.register_agents_online_probe(presence.any_agent_online)
         chat.visitor_message_answered.connect(services.suggest_replies_for, dispatch_uid="agents.suggest_replies")
+        chat.conversation_waiting.connect(services.auto_assign_waiting, dispatch_uid="agents.auto_assign")

@@ -7,12 +7,14 @@ commit; views and the agent consumer only move data in and out.
 """
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import OuterRef, Subquery
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from chatbot import realtime
@@ -96,6 +98,8 @@ def take_over(conversation_id, agent) -> Conversation:
         if not conversation.handoff_reason:
             conversation.handoff_reason = HandoffReason.AGENT
         conversation.fallback_streak = 0
+        # Someone answers now: it is no longer an offline message (the email stays on the visitor).
+        conversation.offline_message = False
         chat.change_status(conversation, Status.WITH_AGENT, f"{display_name(agent)} joined the conversation.")
         newest = conversation.messages.filter(sender=Message.Sender.VISITOR).order_by("-seq").values("pk").first()
         if newest is not None:
@@ -241,3 +245,129 @@ def suggest_replies_for(sender=None, *, message_id: int, **kwargs) -> None:
     """The bot has dealt with a visitor message: when a person handles the conversation,
     ask for reply suggestions (`enqueue_suggestions` decides; a task of its own)."""
     enqueue_suggestions(message_id)
+
+
+# --- The inbox: views, search, transfer (issue 14) ------------------------------------
+
+INBOX_VIEWS = {"mine": "Mine", "unassigned": "Unassigned", "open": "All open", "closed": "Closed"}
+INBOX_LIMIT = 100
+
+
+def inbox(agent, view: str, query: str = "") -> list[Conversation]:
+    """One of the inbox's views, newest activity first, narrowed by `query` (visitor
+    messages, the visitor's email, the conversation id)."""
+    last_text = (
+        Message.objects.filter(conversation=OuterRef("pk"), sender=Message.Sender.VISITOR)
+        .order_by("-seq")
+        .values("text")[:1]
+    )
+    conversations = Conversation.objects.select_related("visitor", "assigned_agent").annotate(
+        last_text=Subquery(last_text)
+    )
+    if view == "mine":
+        conversations = conversations.filter(status=Status.WITH_AGENT, assigned_agent=agent)
+    elif view == "unassigned":
+        conversations = conversations.filter(status=Status.WAITING_FOR_AGENT, assigned_agent__isnull=True)
+    elif view == "open":
+        conversations = conversations.exclude(status=Status.CLOSED).filter(last_seq__gt=0)
+    elif view == "closed":
+        conversations = conversations.filter(status=Status.CLOSED)
+    query = (query or "").strip()[:200]
+    if query:
+        conversations = conversations.filter(_matching(query))
+    return list(conversations.order_by("-updated_at")[:INBOX_LIMIT])
+
+
+def _matching(query: str) -> Q:
+    """PostgreSQL full-text search over visitor messages; a plain icontains elsewhere."""
+    visitor_messages = Message.objects.filter(sender=Message.Sender.VISITOR)
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.search import SearchQuery, SearchVector
+
+        said = visitor_messages.annotate(document=SearchVector("text")).filter(
+            document=SearchQuery(query, search_type="websearch")
+        )
+    else:
+        said = visitor_messages.filter(text__icontains=query)
+    matches = Q(pk__in=said.values("conversation_id")) | Q(visitor__email__icontains=query)
+    try:
+        matches |= Q(pk=uuid.UUID(query))
+    except ValueError:
+        pass
+    return matches
+
+
+def contact_history(conversation: Conversation) -> list[Conversation]:
+    """The visitor's other conversations, newest first."""
+    return list(conversation.visitor.conversations.exclude(pk=conversation.pk).order_by("-created_at")[:20])
+
+
+def transfer(conversation_id, agent, to_user_id: object) -> Conversation:
+    """Hand a conversation the agent holds to a colleague: the colleague holds it now,
+    the visitor reads that they joined, agents read who transferred it."""
+    User = get_user_model()
+    try:
+        colleague = User.objects.get(pk=int(to_user_id))
+    except (TypeError, ValueError, User.DoesNotExist):
+        raise AgentActionError("unknown_agent", "Pick a colleague to transfer to.") from None
+    if not is_agent(colleague):
+        raise AgentActionError("unknown_agent", "That person may not use the agent dashboard.")
+    if colleague.pk == agent.pk:
+        raise AgentActionError("already_yours", "You already have this conversation.")
+    with transaction.atomic():
+        conversation = _locked(conversation_id)
+        _check_holder(conversation, agent)
+        conversation.assigned_agent = colleague
+        note = chat.append_message(
+            conversation,
+            sender=Message.Sender.SYSTEM,
+            internal=True,
+            text=f"{display_name(agent)} transferred the conversation to {display_name(colleague)}.",
+        )
+        realtime.push(realtime.conversation_group(conversation.pk), events.message_event(note))
+        chat.change_status(conversation, Status.WITH_AGENT, f"{display_name(colleague)} joined the conversation.")
+    return conversation
+
+
+# --- Auto-assignment (AUTO_ASSIGN, off by default) ----------------------------------------
+
+
+def pick_agent_for_assignment() -> object | None:
+    """The online agent with the fewest open conversations under AUTO_ASSIGN_LIMIT; on a
+    tie, the one assigned longest ago (round robin)."""
+    from chatbot.agents import presence
+
+    best, best_key = None, None
+    for candidate in presence.online_agents():
+        if not is_agent(candidate):
+            continue
+        held = Conversation.objects.filter(status=Status.WITH_AGENT, assigned_agent=candidate)
+        count = held.count()
+        if count >= settings.AUTO_ASSIGN_LIMIT:
+            continue
+        last = held.order_by("-updated_at").values_list("updated_at", flat=True).first()
+        key = (count, last.timestamp() if last else 0.0, candidate.pk)
+        if best_key is None or key < best_key:
+            best, best_key = candidate, key
+    return best
+
+
+def auto_assign(conversation_id) -> Conversation | None:
+    """Give a waiting conversation to an agent. The claim is take_over's conditional
+    update, so an agent clicking "Take over" at the same moment and this race safely:
+    one wins, the other does nothing."""
+    agent = pick_agent_for_assignment()
+    if agent is None:
+        return None
+    try:
+        return take_over(conversation_id, agent)
+    except AgentActionError:
+        return None  # someone took it meanwhile, or it left the queue
+
+
+def auto_assign_waiting(sender=None, *, conversation_id, **kwargs) -> None:
+    if settings.AUTO_ASSIGN:
+        try:
+            auto_assign(conversation_id)
+        except Exception:  # the conversation stays in the queue for anyone to take
+            log.exception("could not auto-assign conversation %s", conversation_id)

@@ -13,6 +13,7 @@ urlpatterns = [
     path("c/<uuid:conversation_id>/take", views.take, name="take"),
     path("c/<uuid:conversation_id>/hand-back", views.hand_back, name="hand_back"),
     path("c/<uuid:conversation_id>/close", views.close, name="close"),
+    path("c/<uuid:conversation_id>/transfer", views.transfer, name="transfer"),
     path("c/<uuid:conversation_id>/reply", views.reply, name="reply"),
     path("c/<uuid:conversation_id>/note", views.note, name="note"),
     path("c/<uuid:conversation_id>/messages/<int:message_id>/intent", views.correct_intent, name="correct_intent"),

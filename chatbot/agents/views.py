@@ -24,7 +24,14 @@ from chatbot.nlu import explanations
 from chatbot.nlu.models import Explanation, Intent
 from chatbot.replies import services as suggestions
 
-HTTP_STATUS = {"not_found": 404, "empty_text": 400, "text_too_long": 400, "unknown_intent": 400, "unknown_message": 400}
+HTTP_STATUS = {
+    "not_found": 404,
+    "empty_text": 400,
+    "text_too_long": 400,
+    "unknown_intent": 400,
+    "unknown_message": 400,
+    "unknown_agent": 400,
+}
 
 
 def agent_required(view):
@@ -83,12 +90,33 @@ def _conversation_context(request: HttpRequest, conversation: Conversation) -> d
         "can_hand_back": conversation.can_hand_back(request.user),
         "can_close": conversation.can_close(request.user),
         "threshold": settings.INTENT_CONFIDENCE_THRESHOLD,
+        **_inbox_conversation_context(request, conversation),
     }
+
+
+def _inbox_conversation_context(request: HttpRequest, conversation: Conversation) -> dict:
+    """The side panel's contact history and the colleagues a conversation can go to."""
+    mine = conversation.is_held_by(request.user)
+    return {
+        "history": services.contact_history(conversation),
+        "colleagues": [agent for agent in presence.online_agents() if agent.pk != request.user.pk] if mine else [],
+    }
+
+
+def _inbox_context(request: HttpRequest) -> dict:
+    view = request.GET.get("view", "")
+    view = view if view in services.INBOX_VIEWS else ""
+    query = request.GET.get("q", "").strip()
+    context = {"views": services.INBOX_VIEWS, "view": view, "q": query}
+    if view or query:
+        context["results"] = services.inbox(request.user, view, query)
+    return context
 
 
 def _page_context(request: HttpRequest) -> dict:
     return {
         "queue": services.queue_for(request.user),
+        **_inbox_context(request),
         "online": presence.online_agents(),
         "me": events.display_name(request.user),
         "canned": list(CannedResponse.objects.values("shortcut", "title", "text")),
@@ -114,7 +142,7 @@ def conversation(request: HttpRequest, conversation_id) -> HttpResponse:
 @require_GET
 @agent_required
 def queue(request: HttpRequest) -> HttpResponse:
-    return render(request, "agents/_queue.html", {"queue": services.queue_for(request.user)})
+    return render(request, "agents/_queue.html", {"queue": services.queue_for(request.user), **_inbox_context(request)})
 
 
 # --- Actions ----------------------------------------------------------------------
@@ -223,3 +251,10 @@ def explanation(request: HttpRequest, conversation_id, message_id: int) -> HttpR
         if row is None:
             return JsonResponse({"error": "not_requested", "message": "Ask for it with POST first."}, status=404)
     return JsonResponse(explanations.payload(row), status=202 if row.status == Explanation.Status.PENDING else 200)
+
+
+@require_POST
+@agent_required
+def transfer(request: HttpRequest, conversation_id) -> HttpResponse:
+    to = request.POST.get("to")
+    return _act(request, conversation_id, lambda: services.transfer(conversation_id, request.user, to), "Transferred.")

@@ -134,11 +134,15 @@ class ChatConsumer(FaultTolerantConsumer, AsyncWebsocketConsumer):
     async def _send_history(self, last_seq: int) -> None:
         conversation = self.conversation
         history = await database_sync_to_async(services.messages_after)(conversation, last_seq)
+        support = await database_sync_to_async(services.availability)()
         await self.send_json(
             {
                 "type": "history",
                 "conversation_id": str(conversation.pk),
                 "status": conversation.status,
+                "offline": conversation.offline_message,
+                # {"open": bool, "replies_in": "2 hours"}: the header's "Typically replies in ..."
+                "support": support,
                 "messages": history,
             }
         )
@@ -220,7 +224,7 @@ class ChatConsumer(FaultTolerantConsumer, AsyncWebsocketConsumer):
         await self.send_json({"type": "typing", "sender": event["sender"], "on": event["on"]})
 
     async def chat_status(self, event: dict) -> None:
-        await self.send_json({"type": "status", "status": event["status"]})
+        await self.send_json({"type": "status", "status": event["status"], "offline": event.get("offline", False)})
 
     async def queue_update(self, event: dict) -> None:
         """Agents' queue events are not for visitors."""

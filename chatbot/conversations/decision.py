@@ -31,13 +31,16 @@ class ConversationState:
     # Is the predicted intent one the bot knows, and does it ask for a person?
     intent_known: bool = False
     intent_hands_off: bool = False
+    # Waiting for a person: was the last line said to the visitor long enough ago
+    # for one more "still in the queue"?
+    queue_reminder_due: bool = False
 
 
 class Action(enum.Enum):
     SILENT = "silent"  # a person is in charge: the bot says nothing
     ANSWER = "answer"  # one of the intent's responses
     FALLBACK = "fallback"  # "could you rephrase?" with a "talk to a human" chip
-    WAIT = "wait"  # already in the queue: tell the visitor someone will come
+    WAIT = "wait"  # already in the queue: one short "still in the queue" line
     HAND_OFF = "hand_off"  # to a person, for `reason`
 
 
@@ -57,17 +60,19 @@ def decide(
 ) -> Decision:
     if state.status in (Status.WITH_AGENT, Status.CLOSED):
         return Decision(Action.SILENT, state.fallback_streak)
-    in_bot = state.status == Status.BOT
+    if state.status == Status.WAITING_FOR_AGENT:
+        # The visitor waits for a person: the bot neither answers nor offers a
+        # person again; at most a short reminder now and then.
+        return Decision(Action.WAIT if state.queue_reminder_due else Action.SILENT, state.fallback_streak)
     confident = state.intent_known and not prediction.out_of_scope and prediction.confidence >= confidence_threshold
-    if in_bot and state.previous_answer_disliked:
-        return Decision(Action.HAND_OFF, 0, HandoffReason.THUMBS_DOWN, moves_to_queue=True)
+    # An explicit request for a person wins over the thumbs-down rule.
     if confident and state.intent_hands_off:
-        return Decision(Action.HAND_OFF, 0, HandoffReason.REQUESTED, moves_to_queue=in_bot)
+        return Decision(Action.HAND_OFF, 0, HandoffReason.REQUESTED, moves_to_queue=True)
+    if state.previous_answer_disliked:
+        return Decision(Action.HAND_OFF, 0, HandoffReason.THUMBS_DOWN, moves_to_queue=True)
     if confident:
         return Decision(Action.ANSWER, 0)
     streak = state.fallback_streak + 1
-    if state.status == Status.WAITING_FOR_AGENT:
-        return Decision(Action.WAIT, streak, unanswered=True)
     if streak >= handoff_after_fallbacks:
-        return Decision(Action.HAND_OFF, streak, HandoffReason.FALLBACK, unanswered=True, moves_to_queue=in_bot)
+        return Decision(Action.HAND_OFF, streak, HandoffReason.FALLBACK, unanswered=True, moves_to_queue=True)
     return Decision(Action.FALLBACK, streak, unanswered=True)

@@ -37,6 +37,7 @@ def message_frame(message: Message) -> dict:
             confidence=message.confidence,
             quick_replies=message.quick_replies,
             reply_to=message.reply_to_id,
+            answer=message.answer,
         )
     if message.sender == Message.Sender.AGENT and message.author is not None:
         frame["agent_name"] = display_name(message.author)
@@ -67,7 +68,13 @@ def message_event(message: Message) -> dict:
 
 
 def status_event(conversation: Conversation) -> dict:
-    return {"type": "chat.status", "conversation_id": str(conversation.pk), "status": conversation.status}
+    return {
+        "type": "chat.status",
+        "conversation_id": str(conversation.pk),
+        "status": conversation.status,
+        # Waiting as an offline message: the widget offers its email field.
+        "offline": conversation.offline_message,
+    }
 
 
 def queue_event(conversation: Conversation) -> dict:

@@ -1,5 +1,6 @@
 """Visitors, their conversations and every message in them."""
 
+import datetime
 import hashlib
 import secrets
 import uuid
@@ -142,6 +143,9 @@ class Message(models.Model):
     # task run twice cannot answer twice.
     reply_to = models.OneToOneField("self", null=True, blank=True, on_delete=models.CASCADE, related_name="bot_reply")
     quick_replies = models.JSONField(default=list, blank=True)
+    # A bot reply that answers the visitor (one of an intent's responses), not a
+    # fallback or a handoff line: thumbs and the rating card are for answers.
+    answer = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -166,3 +170,70 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sender}#{self.seq}: {self.text[:40]}"
+
+
+def _weekdays() -> str:
+    return "0,1,2,3,4"
+
+
+class BusinessHours(models.Model):
+    """When the support team works (one row for the site, edited in the admin). The
+    widget says "Typically replies in ..." and, outside these hours, that the team is away."""
+
+    timezone = models.CharField(max_length=64, default="UTC", help_text="An IANA name, e.g. Europe/Berlin.")
+    open_days = models.CharField(
+        max_length=20,
+        default=_weekdays,
+        help_text="Weekdays the team works, 0 = Monday ... 6 = Sunday, separated by commas.",
+    )
+    opens_at = models.TimeField(default="09:00")
+    closes_at = models.TimeField(default="17:00")
+    holidays = models.TextField(blank=True, help_text="Days off, one YYYY-MM-DD a line.")
+    reply_time_text = models.CharField(
+        max_length=100, blank=True, help_text='"2 hours": shown as "Typically replies in 2 hours". Empty: measured.'
+    )
+    enabled = models.BooleanField(default=False, help_text="Off: the team counts as always in hours.")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "business hours"
+
+    def __str__(self) -> str:
+        return "Business hours"
+
+    def clean(self) -> None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        from django.core.exceptions import ValidationError
+
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValidationError({"timezone": f"{self.timezone!r} is not a time zone name."}) from None
+        if not all(part.strip() in "0123456" and part.strip() for part in self.open_days.split(",")):
+            raise ValidationError({"open_days": "Weekday numbers 0 to 6, separated by commas."})
+        for line in self.holidays.splitlines():
+            try:
+                datetime.date.fromisoformat(line.strip()) if line.strip() else None
+            except ValueError:
+                raise ValidationError({"holidays": f"{line.strip()!r} is not a YYYY-MM-DD date."}) from None
+
+    @classmethod
+    def current(cls) -> "BusinessHours":
+        return cls.objects.order_by("pk").first() or cls()
+
+    def is_open(self, now: datetime.datetime) -> bool:
+        from zoneinfo import ZoneInfo
+
+        if not self.enabled:
+            return True
+        local = now.astimezone(ZoneInfo(self.timezone))
+        days = {int(part) for part in self.open_days.split(",") if part.strip()}
+        holidays = {line.strip() for line in self.holidays.splitlines() if line.strip()}
+        if local.weekday() not in days or local.date().isoformat() in holidays:
+            return False
+        opens, closes = _as_time(self.opens_at), _as_time(self.closes_at)
+        return opens <= local.time() < closes
+
+
+def _as_time(value) -> datetime.time:
+    return value if isinstance(value, datetime.time) else datetime.time.fromisoformat(str(value))

@@ -149,7 +149,10 @@ def accept_feedback(
 
 
 def ignore_feedback(feedback_ids, *, user=None) -> int:
-    return Feedback.objects.filter(pk__in=list(feedback_ids), status=Feedback.Status.PENDING).update(
+    """Ignore the items and, with them, every other pending reason on the same messages
+    (the review inbox shows one item per message)."""
+    messages = Feedback.objects.filter(pk__in=list(feedback_ids)).values("message_id")
+    return Feedback.objects.filter(message_id__in=messages, status=Feedback.Status.PENDING).update(
         status=Feedback.Status.IGNORED, reviewed_at=timezone.now(), reviewed_by=user
     )
 

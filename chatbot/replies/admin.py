@@ -6,6 +6,7 @@ from django.http import HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.urls import path
 
+from chatbot.modelops.admin import KeepActiveVersionAdmin
 from chatbot.replies import services
 from chatbot.replies.models import ReplyModelVersion, SuggestionEvent
 
@@ -15,7 +16,7 @@ def _rate(accepted: int, shown: int) -> str:
 
 
 @admin.register(ReplyModelVersion)
-class ReplyModelVersionAdmin(admin.ModelAdmin):
+class ReplyModelVersionAdmin(KeepActiveVersionAdmin, admin.ModelAdmin):
     list_display = [
         "__str__",
         "kind",

@@ -2,6 +2,7 @@
 replies for a visitor's message, and record what the agent did with them."""
 
 import logging
+import re
 from dataclasses import replace
 
 from django.conf import settings
@@ -193,10 +194,30 @@ def suggest_for_message(message_id: int, timeout_s: float | None = None) -> list
         except Exception:  # no suggestion is better than a broken dashboard
             log.exception("reply model %s could not suggest for message %s", version, message_id)
             continue
-        suggestions = [{"text": s.text, "score": round(float(s.score), 4)} for s in found if s.text.strip()]
+        suggestions = [
+            {"text": s.text, "score": round(float(s.score), 4)}
+            for s in found
+            if worth_showing(version, s.text, s.score)
+        ]
         if suggestions:
             events.append(_show(message, version, suggestions))
     return events
+
+
+# What PII masking leaves in training text: "[email]", "[order_id]"...
+PLACEHOLDER = re.compile(r"\[[a-z_]+\]")
+
+
+def min_score(kind: str) -> float:
+    if kind == ReplyModelVersion.Kind.RETRIEVAL:
+        return settings.REPLY_RETRIEVAL_MIN_SCORE
+    return settings.REPLY_SEQ2SEQ_MIN_SCORE
+
+
+def worth_showing(version: ReplyModelVersion, text: str, score: float) -> bool:
+    """Never a reply with a masking placeholder in it (an agent would send "[email]"),
+    nor one the model itself scores below the kind's relevance threshold."""
+    return bool(text.strip()) and not PLACEHOLDER.search(text) and float(score) >= min_score(version.kind)
 
 
 def _show(message: Message, version: ReplyModelVersion, suggestions: list[dict]) -> SuggestionEvent:

@@ -72,7 +72,7 @@ class TestChangingHands:
         agents.hand_back(visitor.conversation.pk, agent)
         agents.take_over(visitor.conversation.pk, agent)
         agents.close(visitor.conversation.pk, agent)
-        assert visitor.conversation.messages.filter(sender="system").count() == 5
+        assert visitor.conversation.messages.filter(sender="system", internal=False).count() == 5
 
 
 @pytest.mark.django_db(transaction=True)

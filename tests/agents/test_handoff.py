@@ -12,8 +12,11 @@ pytestmark = pytest.mark.django_db
 
 
 def system_texts(visitor) -> list[str]:
+    """The agents' side of a handoff: internal system notes saying why."""
     return list(
-        Message.objects.filter(conversation=visitor.conversation, sender="system").values_list("text", flat=True)
+        Message.objects.filter(conversation=visitor.conversation, sender="system", internal=True).values_list(
+            "text", flat=True
+        )
     )
 
 
@@ -88,7 +91,7 @@ def test_no_agent_online_asks_for_email_and_queues_an_offline_message(visitor, d
     assert reply.text == services.NO_AGENT_TEXT
     conversation = fresh(visitor)
     assert conversation.status == "waiting_for_agent" and conversation.offline_message
-    assert "No agent is online" in system_texts(visitor)[0]
+    assert "No agent was online" in system_texts(visitor)[0]
 
 
 def test_no_agent_online_on_the_handoff_button(visitor, fresh):
@@ -100,11 +103,15 @@ def test_no_agent_online_on_the_handoff_button(visitor, fresh):
 
 def test_offline_visitor_who_left_an_email_is_thanked(visitor, demo_intents, say, predicted, fresh):
     services.hand_off(visitor.conversation.pk, "requested")
-    unknown = services.answer_visitor_message(say(visitor, "hello?").pk, predicted("", 0.1, out_of_scope=True))
-    assert unknown.text == services.NO_AGENT_TEXT
+    # Right after the handoff the bot stays quiet...
+    assert services.answer_visitor_message(say(visitor, "hello?").pk, predicted("", 0.1, out_of_scope=True)) is None
     services.identify(fresh(visitor), None, "ann@example.com")
+    # ...and minutes later reminds the visitor, who has left an email, that they are in the queue.
+    Message.objects.filter(conversation=visitor.conversation).update(
+        created_at=fresh(visitor).created_at.replace(year=2020)
+    )
     thanks = services.answer_visitor_message(say(visitor, "ok").pk, predicted("", 0.1, out_of_scope=True))
-    assert thanks.text == services.OFFLINE_THANKS_TEXT
+    assert (thanks.sender, thanks.text) == ("system", services.OFFLINE_THANKS_TEXT)
 
 
 def test_an_agent_online_in_any_tab_counts_and_a_stale_one_does_not(visitor, agent, other_agent):

@@ -192,7 +192,7 @@ def test_agent_takes_over_a_stuck_visitor_and_corrects_the_bot(live_server_url, 
         screenshot(page, "dashboard-tablet")
 
         # The note never reached the visitor; closing does.
-        page.click("text=Close")
+        page.click(".conv-actions button:text-is('Close')")  # not the inbox's "Closed" view
         expect(visitor.page.locator("chat-widget .log .msg.system")).to_have_count(3)  # handoff, joined, closed
         expect(visitor.bubbles("agent")).to_have_count(1)
         assert "Could you give me your order number" not in visitor.page.locator("chat-widget .log").inner_text()

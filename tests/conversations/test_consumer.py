@@ -227,16 +227,29 @@ async def test_handoff_request_moves_conversation_to_the_queue(visitor, receive_
     communicator, _ = await authed(visitor)
     await communicator.send_json_to({"type": "handoff_request"})
     frames = await receive_until(communicator, "status")
-    assert frames[-1] == {"type": "status", "status": "waiting_for_agent"}
+    assert frames[-1] == {"type": "status", "status": "waiting_for_agent", "offline": True}
     await visitor.conversation.arefresh_from_db()
     assert visitor.conversation.status == "waiting_for_agent"
     await communicator.disconnect()
 
 
 async def test_rating_is_stored(visitor, authed):
+    # Someone answered (a rating is asked for only then).
+    await database_sync_to_async(Message.objects.create)(
+        conversation=visitor.conversation, seq=1, sender="bot", text="Your order ships today.", answer=True
+    )
     communicator, _ = await authed(visitor)
     await communicator.send_json_to({"type": "rating", "score": 4})
     assert await communicator.receive_json_from() == {"type": "rating_ack", "score": 4}
     await visitor.conversation.arefresh_from_db()
     assert visitor.conversation.csat == 4
+    await communicator.disconnect()
+
+
+async def test_rating_before_anyone_answered_is_refused(visitor, authed):
+    communicator, _ = await authed(visitor)
+    await communicator.send_json_to({"type": "rating", "score": 4})
+    assert (await communicator.receive_json_from())["code"] == "not_answered"
+    await visitor.conversation.arefresh_from_db()
+    assert visitor.conversation.csat is None
     await communicator.disconnect()

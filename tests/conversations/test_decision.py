@@ -74,17 +74,27 @@ def test_the_bot_is_silent_while_a_person_has_the_conversation(status):
     assert (decision.action, decision.fallback_streak, decision.unanswered) == (Action.SILENT, 1, False)
 
 
-def test_in_the_queue_a_misunderstood_message_waits_and_never_hands_off_again():
-    decision = decided(state("waiting_for_agent", streak=5), prediction(confidence=0.1))
-    assert (decision.action, decision.fallback_streak, decision.unanswered) == (Action.WAIT, 6, True)
-    assert not decision.moves_to_queue
+@pytest.mark.parametrize(
+    "said, facts",
+    [
+        (prediction(confidence=0.1), {}),
+        (prediction(intent="greeting"), {}),
+        (prediction(intent="human_handoff"), {"intent_hands_off": True}),
+        (prediction(), {"previous_answer_disliked": True}),
+    ],
+    ids=["misunderstood", "a greeting", "asking for a person again", "after a thumbs down"],
+)
+def test_in_the_queue_the_bot_stays_quiet_and_moves_nothing(said, facts):
+    decision = decided(state("waiting_for_agent", streak=1, **facts), said)
+    assert (decision.action, decision.moves_to_queue, decision.unanswered) == (Action.SILENT, False, False)
+    assert decision.fallback_streak == 1
 
 
-def test_in_the_queue_asking_for_a_person_again_is_answered_but_moves_nothing():
-    decision = decided(state("waiting_for_agent", intent_hands_off=True), prediction(intent="human_handoff"))
-    assert (decision.action, decision.moves_to_queue) == (Action.HAND_OFF, False)
+def test_in_the_queue_a_short_reminder_when_one_is_due():
+    decision = decided(state("waiting_for_agent", queue_reminder_due=True), prediction(intent="greeting"))
+    assert (decision.action, decision.moves_to_queue) == (Action.WAIT, False)
 
 
-def test_in_the_queue_a_disliked_answer_does_not_hand_off_again():
-    decision = decided(state("waiting_for_agent", previous_answer_disliked=True), prediction())
-    assert decision.action is Action.ANSWER
+def test_an_explicit_request_wins_over_an_earlier_thumbs_down():
+    decision = decided(state(intent_hands_off=True, previous_answer_disliked=True), prediction(intent="human_handoff"))
+    assert (decision.action, decision.reason) == (Action.HAND_OFF, HandoffReason.REQUESTED)

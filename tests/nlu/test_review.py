@@ -213,3 +213,28 @@ def test_staff_without_permission_cannot_accept(client, staff_without_perms, vis
     url = reverse("admin:nlu_feedback_review", args=[feedback.pk])
     assert client.post(url, {"text": "asdf", "intent": "greeting"}).status_code == 403
     assert Feedback.objects.get(pk=feedback.pk).status == "pending"
+
+
+# --- One item per message (issue 14) -----------------------------------------------------
+
+
+def test_the_review_inbox_lists_a_message_once_with_every_reason_and_never_a_thumbs_up(
+    visitor, demo_intents, admin, client
+):
+    twice = answered(visitor, "blorp", "returns", 0.2)  # a fallback...
+    feedback_on(twice)  # ...and a thumbs down
+    liked = answered(visitor, "where is my order", "order_status", 0.95)
+    feedback_on(liked, Feedback.Source.THUMBS_UP)
+    client.force_login(admin)
+    page = client.get(reverse("admin:nlu_feedback_changelist")).content.decode()
+    assert page.count(">blorp<") == 1
+    assert "Fallback, Thumbs Down" in page
+    assert "where is my order" not in page
+
+
+def test_ignoring_a_message_settles_all_its_reasons(visitor, demo_intents):
+    message = answered(visitor, "blorp", "returns", 0.2)
+    feedback_on(message)
+    first = Feedback.objects.filter(message=message).order_by("pk").first()
+    services.ignore_feedback([first.pk])
+    assert set(Feedback.objects.filter(message=message).values_list("status", flat=True)) == {"ignored"}

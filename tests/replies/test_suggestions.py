@@ -335,3 +335,38 @@ def test_acceptance_rate_counts_as_is_and_edited_over_shown(visitor, agent, admi
     assert "50% of 4" in page
     page = client.get(reverse("admin:replies_suggestionevent_changelist")).content.decode()
     assert "accepted 50% of 4" in page
+
+
+# --- What is worth showing (issue 14) ----------------------------------------------------
+
+
+def test_suggestions_never_show_a_masking_placeholder_nor_one_below_the_threshold(
+    visitor, agent, active_retrieval, settings, monkeypatch
+):
+    from inference.replies.suggestions import Suggestion
+
+    class Fake:
+        def suggest(self, context, n=3, timeout_s=None):
+            return [
+                Suggestion("Let me check [order_id] for you.", 0.95),
+                Suggestion("I'll email you at [email].", 0.9),
+                Suggestion("Let me look into that for you.", 0.8),
+                Suggestion("Bye for now!", 0.2),
+            ]
+
+    settings.REPLY_RETRIEVAL_MIN_SCORE = 0.5
+    monkeypatch.setattr(serving, "suggester_for", lambda version: Fake())
+    message = with_agent(visitor, agent)
+    services.suggest_for_message(message.pk)
+    assert SuggestionEvent.objects.get().texts == ["Let me look into that for you."]
+
+
+def test_nothing_worth_showing_shows_nothing(visitor, agent, active_retrieval, settings, monkeypatch):
+    from inference.replies.suggestions import Suggestion
+
+    class Fake:
+        def suggest(self, context, n=3, timeout_s=None):
+            return [Suggestion("Bye for now!", 0.1)]
+
+    monkeypatch.setattr(serving, "suggester_for", lambda version: Fake())
+    assert services.suggest_for_message(with_agent(visitor, agent).pk) == []

@@ -3,10 +3,12 @@
 import uuid
 
 import pytest
+from django.db import transaction
 
 from chatbot.agents import presence
 from chatbot.agents import services as agents
 from chatbot.conversations import services as chat
+from chatbot.conversations.models import Message
 from chatbot.nlu import services as nlu
 from chatbot.nlu.models import ModelVersion
 from chatbot.webhooks.models import Delivery, Event, EventType, Subscription
@@ -63,6 +65,9 @@ def test_a_conversation_from_start_to_close(listening, agent):
 def test_only_the_chosen_events_are_recorded(db, visitor):
     Subscription.objects.create(name="csat", url="https://hooks.example/x", events=["csat.received"])
     chat.record_visitor_message(visitor.conversation.pk, "hi", uuid.uuid4())
+    with transaction.atomic():  # the bot answered: only an answered conversation is rated
+        conversation = chat.lock_conversation(visitor.conversation.pk)
+        chat.append_message(conversation, sender=Message.Sender.BOT, text="Hello!", answer=True)
     chat.record_rating(visitor.conversation, 4)
     assert types() == ["csat.received"]
     assert Event.objects.get().payload == {"conversation_id": str(visitor.conversation.pk), "score": 4}

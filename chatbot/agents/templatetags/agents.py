@@ -36,3 +36,8 @@ def percent(value) -> str:
     if value is None:
         return ""
     return f"{round(float(value) * 100)}%"
+
+
+@register.filter
+def get_item(mapping: dict, key: str):
+    return mapping.get(key, "")

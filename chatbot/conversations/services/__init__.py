@@ -16,12 +16,24 @@ from chatbot.conversations.services.bot import (
     answer_visitor_message,
     visitor_message_answered,
 )
-from chatbot.conversations.services.feedback import identify, rating_recorded, record_rating, record_thumbs
+from chatbot.conversations.services.feedback import (
+    identify,
+    rating_recorded,
+    record_rating,
+    record_thumbs,
+    was_answered,
+)
 from chatbot.conversations.services.handoff import (
     HANDOFF_TEXT,
     NO_AGENT_TEXT,
+    OFFLINE_QUEUE_TEXT,
+    QUEUE_TEXT,
     any_agent_online,
+    availability,
     change_status,
+    conversation_waiting,
+    describe_wait,
+    expected_reply_time,
     hand_off,
     hand_off_locked,
     register_agents_online_probe,
@@ -36,10 +48,20 @@ from chatbot.conversations.services.messages import (
     receive_visitor_message,
     record_visitor_message,
 )
+from chatbot.conversations.services.offline import EMAIL_SAVED_TEXT, find_email, notify_team
 from chatbot.conversations.services.protocol import ProtocolError
 from chatbot.conversations.services.sessions import authenticate, start_session
 
 __all__ = [
+    "EMAIL_SAVED_TEXT",
+    "OFFLINE_QUEUE_TEXT",
+    "QUEUE_TEXT",
+    "conversation_waiting",
+    "describe_wait",
+    "expected_reply_time",
+    "find_email",
+    "notify_team",
+    "was_answered",
     "FALLBACK_TEXT",
     "HANDOFF_TEXT",
     "NO_AGENT_TEXT",
@@ -50,6 +72,7 @@ __all__ = [
     "ProtocolError",
     "answer_visitor_message",
     "any_agent_online",
+    "availability",
     "append_message",
     "authenticate",
     "change_status",

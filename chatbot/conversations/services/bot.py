@@ -1,9 +1,12 @@
 """The bot's answer to a visitor message: gather the facts, ask `decision.decide`,
 store and push what it decided."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import transaction
 from django.dispatch import Signal
+from django.utils import timezone
 
 from chatbot import realtime
 from chatbot.conversations import events
@@ -11,11 +14,12 @@ from chatbot.conversations.decision import Action, BotPrediction, ConversationSt
 from chatbot.conversations.models import Conversation, Message, Visitor
 from chatbot.conversations.services.handoff import HANDOFF_TEXT, NO_AGENT_TEXT, any_agent_online, hand_off_locked
 from chatbot.conversations.services.messages import append_message, lock_conversation
+from chatbot.conversations.services.offline import find_email, leave_email_locked, waits_offline
 from chatbot.nlu.models import Feedback, Intent, Response
 
 FALLBACK_TEXT = "Sorry, I didn't quite get that. Could you rephrase it, or would you like to talk to a person?"
-WAITING_TEXT = "A member of our support team will be with you shortly."
-OFFLINE_THANKS_TEXT = "Thanks! We have your email address and will get back to you as soon as we can."
+WAITING_TEXT = "You're still in the queue. Someone from our team will reply here."
+OFFLINE_THANKS_TEXT = "You're still in the queue. We have your email address and will get back to you."
 TALK_TO_HUMAN = "Talk to a human"
 
 # Sent (with `message_id`) once the inference task has dealt with a visitor message,
@@ -37,6 +41,9 @@ def answer_visitor_message(message_id: int, prediction: BotPrediction) -> Messag
             out_of_scope=prediction.out_of_scope,
             model_version_id=prediction.model_version_id,
         )
+        if waits_offline(conversation) and (email := find_email(message.text)):
+            # "sure, it's ada@example.com": the address the bot asked for, not a question.
+            return leave_email_locked(conversation, email, reply_to_id=message_id)
         intent = None
         if conversation.status not in (Conversation.Status.WITH_AGENT, Conversation.Status.CLOSED):
             intent = Intent.objects.filter(name=prediction.intent).first()
@@ -47,6 +54,8 @@ def answer_visitor_message(message_id: int, prediction: BotPrediction) -> Messag
             and _previous_answer_disliked(message),
             intent_known=intent is not None,
             intent_hands_off=intent is not None and intent.handoff,
+            queue_reminder_due=conversation.status == Conversation.Status.WAITING_FOR_AGENT
+            and _queue_reminder_due(message),
         )
         decision = decide(
             state,
@@ -56,7 +65,7 @@ def answer_visitor_message(message_id: int, prediction: BotPrediction) -> Messag
         )
         prediction_event = events.prediction_event(conversation, message_id, prediction)
         if decision.action is Action.SILENT:
-            # A person is in charge: the bot stays silent, agents see the prediction.
+            # A person is in charge (or awaited): the bot stays silent, agents see the prediction.
             realtime.push(realtime.AGENTS_GROUP, prediction_event)
             return None
 
@@ -74,7 +83,9 @@ def answer_visitor_message(message_id: int, prediction: BotPrediction) -> Messag
             text = NO_AGENT_TEXT
         reply = append_message(
             conversation,
-            sender=Message.Sender.BOT,
+            # The queue reminder is a system line: no thumbs, no chips.
+            sender=Message.Sender.SYSTEM if decision.action is Action.WAIT else Message.Sender.BOT,
+            answer=decision.action is Action.ANSWER and text != FALLBACK_TEXT,
             reply_to_id=message_id,
             intent=prediction.intent,
             confidence=prediction.confidence,
@@ -123,6 +134,18 @@ def _previous_answer_disliked(message: Message) -> bool:
     return Feedback.objects.filter(
         message_id=previous.reply_to_id or previous.pk, source=Feedback.Source.THUMBS_DOWN
     ).exists()
+
+
+def _queue_reminder_due(message: Message) -> bool:
+    """Was the last line said to the waiting visitor at least QUEUE_REMINDER_INTERVAL_S ago?"""
+    last = (
+        Message.objects.filter(conversation_id=message.conversation_id, seq__lt=message.seq, internal=False)
+        .exclude(sender=Message.Sender.VISITOR)
+        .order_by("-seq")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    return last is None or timezone.now() - last >= timedelta(seconds=settings.QUEUE_REMINDER_INTERVAL_S)
 
 
 def _waiting_text(conversation: Conversation) -> str:

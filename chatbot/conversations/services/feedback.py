@@ -4,10 +4,13 @@ a rating of the conversation, and who they are."""
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import Q
 from django.dispatch import Signal
 
 from chatbot.conversations import identity
 from chatbot.conversations.models import Conversation, Message, Visitor
+from chatbot.conversations.services.messages import lock_conversation
+from chatbot.conversations.services.offline import leave_email_locked, waits_offline
 from chatbot.conversations.services.protocol import ProtocolError
 from chatbot.nlu.models import Feedback
 
@@ -37,9 +40,18 @@ def record_thumbs(conversation: Conversation, message_id: object, value: object)
     return feedback
 
 
+def was_answered(conversation: Conversation) -> bool:
+    """Did anyone answer the visitor: an agent's reply, or one of the bot's answers?"""
+    return conversation.messages.filter(
+        Q(sender=Message.Sender.AGENT, internal=False) | Q(sender=Message.Sender.BOT, answer=True)
+    ).exists()
+
+
 def record_rating(conversation: Conversation, score: object) -> None:
     if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
         raise ProtocolError("invalid_rating", "score must be a whole number from 1 to 5.")
+    if not was_answered(conversation):
+        raise ProtocolError("not_answered", "Nobody has answered yet: there is nothing to rate.")
     Conversation.objects.filter(pk=conversation.pk).update(csat=score)
     rating_recorded.send(sender=Conversation, conversation_id=conversation.pk, score=score)
 
@@ -61,5 +73,11 @@ def identify(conversation: Conversation, name: object, email: object, user_id=No
         fields.update(identity.verified_fields(conversation.visitor_id, fields.get("email"), user_id, user_hash))
     except identity.IdentityRefused as exc:
         raise ProtocolError(exc.code, str(exc)) from None
-    if fields:
+    if not fields:
+        return
+    with transaction.atomic():
         Visitor.objects.filter(pk=conversation.visitor_id).update(**fields)
+        locked = lock_conversation(conversation.pk)
+        if fields.get("email") and waits_offline(locked):
+            # The widget's email field of an offline request: confirmed and sent to the team.
+            leave_email_locked(locked, fields["email"])

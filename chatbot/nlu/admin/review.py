@@ -4,7 +4,7 @@ fallbacks and low-confidence answers, turned into training examples or ignored."
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import F
+from django.db.models import F, OuterRef, Subquery
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -95,7 +95,7 @@ class StatusFilter(admin.SimpleListFilter):
 class FeedbackAdmin(admin.ModelAdmin):
     list_display = [
         "message_text",
-        "source",
+        "reasons",
         "predicted",
         "suggested",
         "conversation_link",
@@ -114,7 +114,32 @@ class FeedbackAdmin(admin.ModelAdmin):
         return False
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(conversation_id=F("message__conversation_id"))
+        """One item per message (and status), every reason listed: a message that fell
+        back and got a thumbs down is one item. A thumbs up is never something to review."""
+        queryset = (
+            super()
+            .get_queryset(request)
+            .exclude(source=Feedback.Source.THUMBS_UP)
+            .annotate(conversation_id=F("message__conversation_id"))
+        )
+        if request.method != "GET":
+            # An action applies to the items selected; accepting or ignoring one
+            # settles every reason of its message (services.accept/ignore_feedback).
+            return queryset
+        to_review = Feedback.objects.exclude(source=Feedback.Source.THUMBS_UP)
+        first_of_message = to_review.filter(message=OuterRef("message"), status=OuterRef("status")).order_by("pk")
+        return queryset.filter(pk=Subquery(first_of_message.values("pk")[:1]))
+
+    @admin.display(description="reasons")
+    def reasons(self, feedback: Feedback) -> str:
+        sources = (
+            Feedback.objects.filter(message_id=feedback.message_id, status=feedback.status)
+            .exclude(source=Feedback.Source.THUMBS_UP)
+            .order_by("pk")
+            .values_list("source", flat=True)
+        )
+        labels = dict(Feedback.Source.choices)
+        return ", ".join(labels[source] for source in sources)
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {**(extra_context or {}), "title": "Review: messages the bot may have misunderstood"}

@@ -57,8 +57,35 @@ class TrainingExampleInline(admin.TabularInline):
     extra = 1
 
 
+class QuickRepliesField(forms.CharField):
+    """Quick replies as a list: one a line, not raw JSON."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "cols": 40})
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return "\n".join(str(item) for item in value)
+        return value
+
+    def to_python(self, value):
+        lines = (line.strip() for line in (value or "").splitlines())
+        return [line for line in lines if line]
+
+    def has_changed(self, initial, data):
+        return (initial or []) != self.to_python(data)
+
+
+class ResponseForm(forms.ModelForm):
+    quick_replies = QuickRepliesField(required=False, help_text="One button a line.")
+
+    class Meta:
+        model = Response
+        fields = ["text", "quick_replies", "position"]
+
+
 class ResponseInline(admin.StackedInline):
     model = Response
+    form = ResponseForm
     fields = ["text", "quick_replies", "position"]
     extra = 0
 

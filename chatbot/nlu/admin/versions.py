@@ -10,6 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from chatbot.modelops.admin import KeepActiveVersionAdmin
 from chatbot.nlu import evaluation, services
 from chatbot.nlu.models import ModelVersion
 
@@ -31,7 +32,7 @@ def progress_payload(version: ModelVersion) -> dict:
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
+class ModelVersionAdmin(KeepActiveVersionAdmin, admin.ModelAdmin):
     list_display = [
         "__str__",
         "status_with_progress",

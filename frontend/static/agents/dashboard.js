@@ -85,13 +85,14 @@
   async function refreshQueue() {
     // Fetches can finish out of order: never paint an older answer over a newer one.
     const ticket = ++queueRequests;
-    const response = await fetch("/agent/queue/", { credentials: "same-origin", cache: "no-store" });
+    const response = await fetch("/agent/queue/" + inboxQuery(), { credentials: "same-origin", cache: "no-store" });
     if (response.status === 403 || response.redirected) return (location.href = "/agent/login/");
     if (!response.ok) return;
     const html = await response.text();
     if (ticket < queueApplied) return;
     queueApplied = ticket;
     queueEl.innerHTML = html; // a Django template: escaped server-side
+    notifyOnQueue();
     markActive();
     refreshTimes();
     const waiting = queueEl.querySelector("[data-waiting-count]");
@@ -395,6 +396,7 @@
         break;
       case "message":
         if (frame.conversation_id === opened) appendMessage(frame.message);
+        notifyOnMessage(frame);
         if (frame.message.sender === "visitor") showVisitorTyping(false);
         break;
       case "prediction": {
@@ -635,6 +637,77 @@
     const option = event.target.closest(".canned-option");
     if (option) insertCanned(document.getElementById("composer-text"), option.dataset.shortcut);
   });
+
+  // --- Inbox views and search (Mine / Unassigned / All open / Closed) -----------------
+
+  const inbox = { view: "", q: "" };
+
+  function inboxQuery() {
+    const params = new URLSearchParams();
+    if (inbox.view) params.set("view", inbox.view);
+    if (inbox.q) params.set("q", inbox.q);
+    const query = params.toString();
+    return query ? "?" + query : "";
+  }
+
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest(".inbox-views a[data-view]");
+    if (!link || event.metaKey || event.ctrlKey || event.shiftKey || event.button !== 0) return;
+    event.preventDefault();
+    inbox.view = link.dataset.view;
+    refreshQueue();
+  });
+
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (!form.matches("[data-inbox-search]")) return;
+    event.preventDefault();
+    inbox.q = form.elements.q.value.trim();
+    refreshQueue();
+  });
+
+  // --- Notifications: a new waiting conversation, or a message in one of mine while hidden ---
+
+  let knownWaiting = null;
+
+  function notifyOnQueue() {
+    const waiting = new Set(Array.from(queueEl.querySelectorAll(".queue-waiting")).map((a) => a.dataset.conversation));
+    if (knownWaiting !== null && !inbox.view && !inbox.q) {
+      const fresh = Array.from(waiting).filter((id) => !knownWaiting.has(id));
+      if (fresh.length) notify("A visitor is waiting", "New conversation in the queue.");
+    }
+    if (!inbox.view && !inbox.q) knownWaiting = waiting;
+  }
+
+  function notify(title, body) {
+    if (!document.hidden && title !== "A visitor is waiting") return;
+    try {
+      const context = new (window.AudioContext || window.webkitAudioContext)();
+      const tone = context.createOscillator();
+      tone.frequency.value = 880;
+      tone.connect(context.destination);
+      tone.start();
+      tone.stop(context.currentTime + 0.15);
+    } catch (error) {
+      /* no sound: autoplay refused */
+    }
+    if ("Notification" in window && Notification.permission === "granted" && document.hidden) {
+      new Notification(title, { body: body });
+    }
+  }
+
+  function askForNotificationsOnce() {
+    if (!("Notification" in window) || Notification.permission !== "default" || localStorage.getItem("asked-notify")) return;
+    localStorage.setItem("asked-notify", "1");
+    Notification.requestPermission();
+  }
+  document.addEventListener("click", askForNotificationsOnce, { once: true });
+
+  function notifyOnMessage(frame) {
+    if (!frame.message || frame.message.sender !== "visitor" || !document.hidden) return;
+    const mine = queueEl.querySelector('.queue-mine[data-conversation="' + frame.conversation_id + '"]');
+    if (mine) notify("New message", frame.message.text.slice(0, 80));
+  }
 
   // --- Start -----------------------------------------------------------------------
 

@@ -17,6 +17,9 @@
   var PONG_WITHIN_MS = 10000;
   var RESUME_RETRY_MS = 5000; // at most one resume request in flight per this long
   var TYPING_TIMEOUT_MS = 20000;
+  // The visitor's typing frames: at most one "on" every 3 s, "off" after 4 s idle or on send.
+  var TYPING_SEND_EVERY_MS = 3000;
+  var TYPING_IDLE_MS = 4000;
   var SESSION_AUTO_RETRIES = 4;
 
   // --- Configuration: window.ChatWidgetConfig wins over data- attributes ------
@@ -62,6 +65,11 @@
       retry: "Try again",
       human: "Talk to a human",
       end: "End chat",
+      repliesIn: "Our team typically replies in {time}",
+      closedNow: "We're away right now. Leave a message and we'll reply within {time}.",
+      emailAsk: "Leave your email address and we'll reply there.",
+      emailLabel: "Your email address",
+      emailSave: "Save",
       helpful: "Helpful",
       notHelpful: "Not helpful",
       feedbackThanks: "Thanks for the feedback.",
@@ -355,6 +363,11 @@
     "@keyframes blink{0%,80%,100%{opacity:.3;transform:translateY(0)}40%{opacity:1;transform:translateY(-3px)}}",
     ".chips{display:flex;flex-wrap:wrap;gap:6px;justify-content:flex-end;padding:4px 14px 10px;background:#f6f7f9;flex:none}",
     ".chips:empty{display:none}",
+    ".hours{margin:2px 0 0;font-size:12px}",
+    ".email{display:flex;flex-wrap:wrap;gap:6px;align-items:center;padding:6px 14px;background:#f6f7f9;font-size:13px}",
+    ".email p{margin:0;width:100%;color:#4b5563}",
+    ".email-save{border:1.5px solid var(--accent);background:#fff;color:#1f2937;border-radius:999px;padding:5px 12px;font:inherit}",
+    ".email input{flex:1;min-width:0;font:inherit;padding:6px 8px;border:1px solid #d1d5db;border-radius:8px}",
     ".chip{border:1.5px solid var(--accent);background:#fff;color:#1f2937;border-radius:999px;padding:6px 13px;font-size:14px;line-height:1.3;display:inline-flex;align-items:center;gap:6px}",
     ".chip:hover{background:#eef2ff}",
     ".chip svg{width:16px;height:16px}",
@@ -417,7 +430,7 @@
       "div",
       { class: "head" },
       h("div", { class: "avatar", "aria-hidden": "true" }, icon("chat")),
-      h("div", { class: "who" }, h("h2", { id: "cw-title", text: title }), els.statusLine),
+      h("div", { class: "who" }, h("h2", { id: "cw-title", text: title }), els.statusLine, (els.hours = h("p", { class: "hours", hidden: true }))),
       els.endButton,
       els.closeButton
     );
@@ -433,15 +446,23 @@
     els.stars = h("div", { class: "stars", role: "group", "aria-label": t("rateLabel") });
     for (var n = 1; n <= 5; n++) els.stars.append(starButton(n));
     els.notNow = h("button", { class: "link", type: "button", text: t("notNow"), onclick: resumeChat });
-    els.rateAsk = h("div", {}, h("p", { id: "cw-rate", text: t("ratePrompt") }), els.stars, els.notNow);
+    els.rateAsk = h("div", {}, h("p", { id: "cw-rate", text: t("ratePrompt") }), els.stars);
     els.rateDone = h("div", { hidden: true }, h("p", { text: t("rated") }));
     els.newChat = h("button", { class: "primary", type: "button", text: t("newChat"), onclick: newChat });
-    els.card = h("div", { class: "card", hidden: true }, els.rateAsk, els.rateDone, els.newChat);
+    els.card = h("div", { class: "card", hidden: true }, els.rateAsk, els.rateDone, els.notNow, els.newChat);
     els.body = h("div", { class: "body" });
     if (greeting) els.body.append(h("div", { class: "msg bot greeting" }, h("div", { class: "name", text: botName }), h("div", { class: "bubble", text: greeting })));
     els.body.append(els.log, els.typing, els.card);
 
     els.chips = h("div", { class: "chips", role: "group", "aria-label": t("human") });
+    els.emailInput = h("input", { type: "email", id: "cw-email", required: "", autocomplete: "email", "aria-label": t("emailLabel"), placeholder: "name@example.com" });
+    els.emailForm = h(
+      "form",
+      { class: "email", hidden: true, onsubmit: function (e) { e.preventDefault(); leaveEmail(); } },
+      h("p", { text: t("emailAsk") }),
+      els.emailInput,
+      h("button", { class: "email-save", type: "submit", text: t("emailSave") })
+    );
 
     els.input = h("textarea", { id: "cw-input", rows: "1", placeholder: t("placeholder"), "aria-describedby": "cw-err cw-count", autocomplete: "off" });
     els.input.addEventListener("keydown", onInputKey);
@@ -464,6 +485,7 @@
       els.conn,
       els.body,
       els.chips,
+      els.emailForm,
       els.composer
     );
     els.root = h("div", { class: "root " + position, lang: locale }, els.panel, els.launcher);
@@ -506,7 +528,7 @@
     var when = m.created_at ? new Date(m.created_at) : new Date();
     if (pending) foot.append(h("span", { class: "state", text: t(pending === "sending" ? "sending" : "queued") }));
     else if (!isNaN(when)) foot.append(h("time", { datetime: when.toISOString(), text: timeFormat.format(when) }));
-    if (m.sender === "bot" && m.message_id && !pending) {
+    if (m.sender === "bot" && m.message_id && !pending && m.answer) { // answers only, never a handoff or queue line
       foot.append(thumbButton(m.message_id, "up"), thumbButton(m.message_id, "down"));
     }
     return h(
@@ -598,6 +620,7 @@
     var keep = { message_id: m.message_id, seq: m.seq, sender: m.sender, text: m.text, created_at: m.created_at };
     if (m.client_msg_id) keep.client_msg_id = m.client_msg_id;
     if (m.agent_name) keep.agent_name = String(m.agent_name);
+    if (m.answer === true) keep.answer = true;
     if (Array.isArray(m.quick_replies)) keep.quick_replies = m.quick_replies.filter(function (q) { return typeof q === "string"; });
     return keep;
   }
@@ -662,6 +685,11 @@
     return "";
   }
 
+  // A rating is asked for only once an agent replied or the bot answered.
+  function wasAnswered() {
+    return S.messages.some(function (m) { return m.sender === "agent" || (m.sender === "bot" && m.answer); });
+  }
+
   function renderChrome() {
     var status = S.status || "bot";
     var line = status === "waiting_for_agent" ? t("statusWaiting")
@@ -669,15 +697,22 @@
       : status === "closed" ? t("statusClosed")
       : t("statusBot");
     els.statusLine.textContent = line;
+    // The team's reply time, and before the visitor asks, whether they are away.
+    var support = S.support;
+    els.hours.hidden = !support || !support.replies_in || status === "with_agent" || status === "closed";
+    if (support && support.replies_in) els.hours.textContent = t(support.open ? "repliesIn" : "closedNow", { time: support.replies_in });
 
     var ended = !!S.ended || status === "closed";
     els.composer.hidden = ended;
     els.card.hidden = !ended;
-    els.rateAsk.hidden = !!S.rated;
+    var rateable = wasAnswered();
+    els.rateAsk.hidden = !!S.rated || !rateable;
     els.rateDone.hidden = !S.rated;
-    els.notNow.hidden = status === "closed";
-    els.newChat.hidden = !(S.rated || status === "closed");
+    els.notNow.hidden = status === "closed" || !!S.rated;
+    els.newChat.hidden = !(S.rated || status === "closed" || !rateable);
     els.endButton.hidden = ended;
+    // An offline request: a small email field until the visitor leaves one.
+    els.emailForm.hidden = ended || status !== "waiting_for_agent" || !S.offline || !!S.emailLeft;
 
     els.chips.textContent = "";
     if (!ended) {
@@ -685,7 +720,8 @@
       if (last && last.sender === "bot" && last.quick_replies && !S.queue.length) {
         last.quick_replies.forEach(function (text) {
           // The bot offers "Talk to a human" as a reply too; the button below does it already.
-          if (status === "bot" && text.trim().toLowerCase() === t("human").toLowerCase()) return;
+          // Waiting or with an agent, it is never offered again.
+          if (text.trim().toLowerCase() === t("human").toLowerCase()) return;
           els.chips.append(h("button", { class: "chip", type: "button", text: text, onclick: function () { sendText(text); } }));
         });
       }
@@ -922,7 +958,9 @@
       case "ack": return onAck(frame);
       case "message": return onMessage(frame);
       case "typing": return onTyping(frame);
-      case "status": return setStatus(frame.status);
+      case "status":
+        if (typeof frame.offline === "boolean") S.offline = frame.offline;
+        return setStatus(frame.status);
       case "rating_ack": return;
       case "feedback_ack": return;
       case "error": return onError(frame);
@@ -951,6 +989,8 @@
     resumeAsked = 0;
     if (added && !isOpen()) S.unread = (S.unread || 0) + added;
     S.status = frame.status || S.status;
+    if (typeof frame.offline === "boolean") S.offline = frame.offline;
+    if (frame.support && typeof frame.support === "object") S.support = { open: !!frame.support.open, replies_in: String(frame.support.replies_in || "") };
     save();
     setConnection("online");
     heartbeat();
@@ -1057,8 +1097,25 @@
     return Array.from(text).length; // code points, as the server counts
   }
 
+  var typingSentAt = 0;
+  var typingOffTimer = null;
+  function sendTyping(on) {
+    clearTimeout(typingOffTimer);
+    if (on) {
+      if (Date.now() - typingSentAt > TYPING_SEND_EVERY_MS) {
+        typingSentAt = Date.now();
+        sendFrame({ type: "typing", on: true });
+      }
+      typingOffTimer = setTimeout(function () { sendTyping(false); }, TYPING_IDLE_MS);
+    } else if (typingSentAt) {
+      typingSentAt = 0;
+      sendFrame({ type: "typing", on: false });
+    }
+  }
+
   function onInput() {
     var input = els.input;
+    if (authed && input.value.trim()) sendTyping(true);
     input.style.height = "auto";
     input.style.height = Math.min(input.scrollHeight, 132) + "px";
     var n = charCount(input.value.trim());
@@ -1093,6 +1150,7 @@
     }
     els.input.value = "";
     onInput();
+    sendTyping(false);
     sendText(text);
     els.input.focus();
   }
@@ -1126,6 +1184,16 @@
     Array.prototype.forEach.call(footer.querySelectorAll(".thumb"), function (b) {
       b.setAttribute("aria-pressed", b.getAttribute("data-feedback") === value ? "true" : "false");
     });
+  }
+
+  function leaveEmail() {
+    var email = els.emailInput.value.trim();
+    if (!email || !els.emailInput.checkValidity()) return els.emailInput.focus();
+    sendOrQueue({ type: "identify", email: email });
+    S.emailLeft = true;
+    save();
+    renderChrome();
+    els.input.focus();
   }
 
   function requestHuman() {
