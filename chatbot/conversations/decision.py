@@ -31,11 +31,16 @@ class ConversationState:
     # Is the predicted intent one the bot knows, and does it ask for a person?
     intent_known: bool = False
     intent_hands_off: bool = False
+    # Does the intent have a response to give? (One without asks the knowledge base.)
+    intent_has_response: bool = True
+    # Did the knowledge base find a passage scoring at or above its threshold?
+    knowledge_confident: bool = False
 
 
 class Action(enum.Enum):
     SILENT = "silent"  # a person is in charge: the bot says nothing
     ANSWER = "answer"  # one of the intent's responses
+    ANSWER_FROM_ARTICLE = "article"  # a help-center passage, with its citation
     FALLBACK = "fallback"  # "could you rephrase?" with a "talk to a human" chip
     WAIT = "wait"  # already in the queue: tell the visitor someone will come
     HAND_OFF = "hand_off"  # to a person, for `reason`
@@ -63,11 +68,24 @@ def decide(
         return Decision(Action.HAND_OFF, 0, HandoffReason.THUMBS_DOWN, moves_to_queue=True)
     if confident and state.intent_hands_off:
         return Decision(Action.HAND_OFF, 0, HandoffReason.REQUESTED, moves_to_queue=in_bot)
-    if confident:
+    if confident and state.intent_has_response:
         return Decision(Action.ANSWER, 0)
+    if state.knowledge_confident:
+        return Decision(Action.ANSWER_FROM_ARTICLE, 0)
     streak = state.fallback_streak + 1
     if state.status == Status.WAITING_FOR_AGENT:
         return Decision(Action.WAIT, streak, unanswered=True)
     if streak >= handoff_after_fallbacks:
         return Decision(Action.HAND_OFF, streak, HandoffReason.FALLBACK, unanswered=True, moves_to_queue=in_bot)
     return Decision(Action.FALLBACK, streak, unanswered=True)
+
+
+def asks_knowledge(state: ConversationState, prediction: BotPrediction, *, confidence_threshold: float) -> bool:
+    """Is the knowledge base asked? Only when the bot speaks and no confident intent
+    answers or hands off: `decide` never reaches the knowledge base otherwise."""
+    if state.status in (Status.WITH_AGENT, Status.CLOSED):
+        return False
+    if state.status == Status.BOT and state.previous_answer_disliked:
+        return False
+    confident = state.intent_known and not prediction.out_of_scope and prediction.confidence >= confidence_threshold
+    return not (confident and (state.intent_hands_off or state.intent_has_response))

@@ -34,7 +34,7 @@ class KnowledgeAnswer:
 
     @property
     def citation(self) -> dict:
-        return {"article_id": self.article_id, "title": self.title, "url": self.url, "snippet": self.text}
+        return {"article_id": self.article_id, "title": self.title, "url": self.url}
 
 
 _lock = threading.Lock()
