@@ -16,7 +16,13 @@ from chatbot.conversations.services.bot import (
     answer_visitor_message,
     visitor_message_answered,
 )
-from chatbot.conversations.services.feedback import identify, rating_recorded, record_rating, record_thumbs
+from chatbot.conversations.services.feedback import (
+    identify,
+    rating_recorded,
+    record_article_feedback,
+    record_rating,
+    record_thumbs,
+)
 from chatbot.conversations.services.handoff import (
     HANDOFF_TEXT,
     NO_AGENT_TEXT,
@@ -65,6 +71,7 @@ __all__ = [
     "messages_after",
     "queue_event",
     "receive_visitor_message",
+    "record_article_feedback",
     "record_rating",
     "record_thumbs",
     "record_visitor_message",
