@@ -157,3 +157,44 @@ def test_answers_can_be_counted_by_source(visitor, demo_intents, say, predicted,
     )
     counts = dict(Message.objects.filter(sender="bot").values_list("answer_source").annotate(n=Count("id")))
     assert counts == {"intent": 1, "article": 1, "fallback": 1}
+
+
+# --- "Was this helpful?" ------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_helpful_votes_are_recorded_and_become_learning_pairs(visitor, demo_intents, say, predicted, index_version):
+    from chatbot.knowledge.services import learning_pairs
+
+    question = say(visitor, "delivery to leeds?")
+    reply = services.answer_visitor_message(
+        question.pk, predicted("", 0.1, True), FakeKnowledge(True, index_version.pk)
+    )
+    services.record_article_feedback(visitor.conversation, reply.pk, False)
+    reply.refresh_from_db()
+    assert reply.helpful is False and learning_pairs() == []
+    assert question.feedback.filter(source="thumbs_down").exists()  # in the review inbox
+    services.record_article_feedback(visitor.conversation, reply.pk, True)  # changed their mind: the last vote counts
+    reply.refresh_from_db()
+    assert reply.helpful is True and learning_pairs() == [("delivery to leeds?", "shipping")]
+    assert list(question.feedback.values_list("source", flat=True)) == ["thumbs_up"]
+
+
+@pytest.mark.django_db
+def test_a_helpful_vote_on_anything_but_an_article_answer_of_this_conversation_is_refused(
+    visitor, other_visitor, demo_intents, say, predicted, index_version
+):
+    intent_reply = services.answer_visitor_message(say(visitor, "hi").pk, predicted("greeting", 0.9))
+    article = services.answer_visitor_message(
+        say(other_visitor, "delivery?").pk, predicted("", 0.1, True), FakeKnowledge(True, index_version.pk)
+    )
+    for message_id, helpful, code in [
+        (intent_reply.pk, True, "unknown_message"),
+        (article.pk, True, "unknown_message"),  # another visitor's answer
+        ("x", True, "unknown_message"),
+        (intent_reply.pk, "yes", "invalid_feedback"),
+    ]:
+        with pytest.raises(services.ProtocolError) as refused:
+            services.record_article_feedback(visitor.conversation, message_id, helpful)
+        assert refused.value.code == code
+    assert not Message.objects.filter(helpful__isnull=False).exists()
