@@ -198,3 +198,26 @@ def test_a_helpful_vote_on_anything_but_an_article_answer_of_this_conversation_i
             services.record_article_feedback(visitor.conversation, message_id, helpful)
         assert refused.value.code == code
     assert not Message.objects.filter(helpful__isnull=False).exists()
+
+
+# --- The review inbox -----------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_review_inbox_shows_what_the_help_center_considered(
+    client, admin, visitor, demo_intents, say, predicted, index_version
+):
+    knowledge = FakeKnowledge(False, index_version.pk)
+    knowledge_considered = [{"article_id": "x", "title": "<script>alert(1)</script>Gift cards", "url": "", "score": 1}]
+    question = say(visitor, "do you sell gift cards")
+    reply = services.answer_visitor_message(question.pk, predicted("", 0.1, True), knowledge)
+    Message.objects.filter(pk=reply.pk).update(knowledge_considered=knowledge_considered)
+    unhelpful = services.answer_visitor_message(
+        say(visitor, "delivery to leeds?").pk, predicted("", 0.1, True), FakeKnowledge(True, index_version.pk)
+    )
+    services.record_article_feedback(visitor.conversation, unhelpful.pk, False)
+
+    client.force_login(admin)
+    page = client.get("/admin/nlu/feedback/").content.decode()
+    assert "abstained (score 0.42); considered “&lt;script&gt;alert(1)&lt;/script&gt;Gift cards”" in page
+    assert "answered from “Delivery times” (score 0.91), voted not helpful" in page
