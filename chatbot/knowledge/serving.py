@@ -76,7 +76,11 @@ def ask(question: str) -> KnowledgeAnswer | None:
         return None
     if loaded is None:
         return None
-    answer = loaded.index.answer(question)
+    try:
+        answer = loaded.index.answer(question)
+    except Exception:  # the visitor still gets the fallback; the log says why
+        log.exception("the knowledge index v%s failed to answer", loaded.version_id)
+        return None
     considered = [
         {"article_id": h.article_id, "title": h.title, "url": h.url, "score": round(h.fused, 4)} for h in answer.hits
     ]
