@@ -150,3 +150,17 @@ def test_an_unchanged_help_center_is_not_rebuilt(help_center, monkeypatch):
     Article.objects.filter(slug="returns").update(body="Returns are free within 60 days of delivery.")
     indexing.rebuild_if_changed()
     assert started == [{"activate_when_ready": True}]
+
+
+def test_admin_builds_a_new_index_without_selecting_a_version(client, admin, help_center, monkeypatch):
+    enqueued = []
+    monkeypatch.setattr(indexing.KnowledgeIndexes, "enqueue", lambda self, pk: enqueued.append(pk))
+    client.force_login(admin)
+    url = "/admin/knowledge/knowledgeindexversion/"
+    response = client.post(url, {"action": "build_new_index"}, follow=True)
+    version = KnowledgeIndexVersion.objects.get()
+    assert version.status == "queued" and version.activate_when_ready and version.created_by == admin
+    assert f"{version} is queued" in response.content.decode()
+    # While it is queued, another build is refused with the reason.
+    response = client.post(url, {"action": "build_new_index"}, follow=True)
+    assert KnowledgeIndexVersion.objects.count() == 1 and "still being trained" in response.content.decode()
