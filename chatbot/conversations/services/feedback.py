@@ -37,7 +37,7 @@ def record_thumbs(conversation: Conversation, message_id: object, value: object)
 
 
 def record_article_feedback(conversation: Conversation, message_id: object, helpful: object) -> Message:
-    """"Was this helpful?" on a knowledge answer (issue 16): kept on the answer (the
+    """ "Was this helpful?" on a knowledge answer (issue 16): kept on the answer (the
     helpful ones are the learning pairs, see chatbot.knowledge.services.learning_pairs)
     and, like a thumb, in the review inbox; a "no" offers a person next, as a thumbs-down does."""
     if not isinstance(helpful, bool):
