@@ -62,5 +62,8 @@ def start() -> WorkController:
     from chatbot.nlu import serving
 
     threading.Thread(target=serving.warm_up, name="intent-model-warm-up", daemon=True).start()
+    from chatbot.knowledge import serving as knowledge_serving
+
+    threading.Thread(target=knowledge_serving.warm_up, name="knowledge-index-warm-up", daemon=True).start()
     log.info("embedded Celery worker started on queues %s", ", ".join(q.value for q in Queue))
     return worker

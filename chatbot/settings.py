@@ -208,6 +208,22 @@ INFERENCE_DEVICE = env_str("INFERENCE_DEVICE", default="") or None
 if INFERENCE_DEVICE is not None and not re.fullmatch(r"cpu|cuda(:\d+)?", INFERENCE_DEVICE):
     raise ImproperlyConfigured(f"INFERENCE_DEVICE={INFERENCE_DEVICE!r} is not a device. Set it to cpu, cuda or cuda:N.")
 
+# --- Knowledge-base answers (issue 16) -----------------------------------------
+
+# Build a new knowledge index (and activate it past the guard) when published
+# articles change, this many seconds after the first change (changes meanwhile join it).
+KNOWLEDGE_AUTO_REBUILD = env_bool("KNOWLEDGE_AUTO_REBUILD", default=True)
+KNOWLEDGE_REBUILD_DELAY_S = env_int("KNOWLEDGE_REBUILD_DELAY_S", default=30, minimum=0, unit="seconds")
+# Labelled questions (CSV question,article_id) the abstention threshold is chosen on;
+# questions about articles the help center lacks are left out. Default: the demo's dev set.
+KNOWLEDGE_QUESTIONS = env_path(
+    "KNOWLEDGE_QUESTIONS", default=BASE_DIR / "chatbot" / "knowledge" / "demo" / "dev_questions.csv"
+)
+# The threshold when too few labelled questions fit the help center (the demo's, chosen by the rule).
+KNOWLEDGE_DEFAULT_THRESHOLD = env_float("KNOWLEDGE_DEFAULT_THRESHOLD", default=0.8655)
+# A new index is refused activation if hit@1 falls, or answered-wrong rises, by more than this.
+KNOWLEDGE_MAX_REGRESSION = env_float("KNOWLEDGE_MAX_REGRESSION", default=0.05, minimum=0.0, maximum=1.0)
+
 # --- Review, retraining and model versions ------------------------------------
 
 # Answers above INTENT_CONFIDENCE_THRESHOLD but below this one still go to the

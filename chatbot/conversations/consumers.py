@@ -166,6 +166,12 @@ class ChatConsumer(FaultTolerantConsumer, AsyncWebsocketConsumer):
         )
         await self.send_json({"type": "feedback_ack", "message_id": frame.get("message_id")})
 
+    async def on_article_feedback(self, frame: dict) -> None:
+        await database_sync_to_async(services.record_article_feedback)(
+            self.conversation, frame.get("message_id"), frame.get("helpful")
+        )
+        await self.send_json({"type": "article_feedback_ack", "message_id": frame.get("message_id")})
+
     async def on_handoff_request(self, frame: dict) -> None:
         await database_sync_to_async(services.hand_off)(self.conversation.pk, HandoffReason.REQUESTED)
 
@@ -200,6 +206,7 @@ class ChatConsumer(FaultTolerantConsumer, AsyncWebsocketConsumer):
     HANDLERS = {
         "user_message": on_user_message,
         "feedback": on_feedback,
+        "article_feedback": on_article_feedback,
         "handoff_request": on_handoff_request,
         "rating": on_rating,
         "identify": on_identify,

@@ -34,11 +34,16 @@ class ConversationState:
     # Waiting for a person: was the last line said to the visitor long enough ago
     # for one more "still in the queue"?
     queue_reminder_due: bool = False
+    # Does the intent have a response to give? (One without asks the knowledge base.)
+    intent_has_response: bool = True
+    # Did the knowledge base find a passage scoring at or above its threshold?
+    knowledge_confident: bool = False
 
 
 class Action(enum.Enum):
     SILENT = "silent"  # a person is in charge: the bot says nothing
     ANSWER = "answer"  # one of the intent's responses
+    ANSWER_FROM_ARTICLE = "article"  # a help-center passage, with its citation
     FALLBACK = "fallback"  # "could you rephrase?" with a "talk to a human" chip
     WAIT = "wait"  # already in the queue: one short "still in the queue" line
     HAND_OFF = "hand_off"  # to a person, for `reason`
@@ -70,9 +75,20 @@ def decide(
         return Decision(Action.HAND_OFF, 0, HandoffReason.REQUESTED, moves_to_queue=True)
     if state.previous_answer_disliked:
         return Decision(Action.HAND_OFF, 0, HandoffReason.THUMBS_DOWN, moves_to_queue=True)
-    if confident:
+    if confident and state.intent_has_response:
         return Decision(Action.ANSWER, 0)
+    if state.knowledge_confident:
+        return Decision(Action.ANSWER_FROM_ARTICLE, 0)
     streak = state.fallback_streak + 1
     if streak >= handoff_after_fallbacks:
         return Decision(Action.HAND_OFF, streak, HandoffReason.FALLBACK, unanswered=True, moves_to_queue=True)
     return Decision(Action.FALLBACK, streak, unanswered=True)
+
+
+def asks_knowledge(state: ConversationState, prediction: BotPrediction, *, confidence_threshold: float) -> bool:
+    """Is the knowledge base asked? Only when the bot speaks and no confident intent
+    answers or hands off: `decide` never reaches the knowledge base otherwise."""
+    if state.status != Status.BOT or state.previous_answer_disliked:
+        return False  # a person has it or is awaited, or the visitor asked for one
+    confident = state.intent_known and not prediction.out_of_scope and prediction.confidence >= confidence_threshold
+    return not (confident and (state.intent_hands_off or state.intent_has_response))

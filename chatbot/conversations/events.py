@@ -38,7 +38,11 @@ def message_frame(message: Message) -> dict:
             quick_replies=message.quick_replies,
             reply_to=message.reply_to_id,
             answer=message.answer,
+            source=message.answer_source,
         )
+        if message.answer_source == "article" and message.citation:
+            # The passage is the message text; the card adds where it is from.
+            frame["citation"] = {"title": message.citation.get("title", ""), "url": message.citation.get("url", "")}
     if message.sender == Message.Sender.AGENT and message.author is not None:
         frame["agent_name"] = display_name(message.author)
     return frame

@@ -116,6 +116,12 @@ class Conversation(models.Model):
         return self.status != self.Status.CLOSED and self.assigned_agent_id in (None, getattr(user, "pk", None))
 
 
+class AnswerSource(models.TextChoices):
+    INTENT = "intent"
+    ARTICLE = "article"  # a passage of a help-center article
+    FALLBACK = "fallback"
+
+
 class Message(models.Model):
     class Sender(models.TextChoices):
         VISITOR = "visitor"
@@ -146,6 +152,18 @@ class Message(models.Model):
     # A bot reply that answers the visitor (one of an intent's responses), not a
     # fallback or a handoff line: thumbs and the rating card are for answers.
     answer = models.BooleanField(default=False)
+
+    # --- Knowledge-base answers (issue 16): where a bot answer came from -------------
+    answer_source = models.CharField(max_length=10, choices=AnswerSource.choices, blank=True, db_index=True)
+    # The intent's confidence, or the knowledge index's abstention score (asked and
+    # abstained too: the fallback keeps the score it fell short with).
+    answer_score = models.FloatField(null=True, blank=True)
+    knowledge_index = models.ForeignKey(
+        "knowledge.KnowledgeIndexVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    citation = models.JSONField(default=dict, blank=True)  # {article_id, title, url} of an article answer
+    knowledge_considered = models.JSONField(default=list, blank=True)  # the articles the index weighed
+    helpful = models.BooleanField(null=True, blank=True)  # the visitor's "Was this helpful?"
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -8,6 +8,7 @@ from celery.signals import worker_ready
 from chatbot.celery import Queue
 from chatbot.conversations import services
 from chatbot.conversations.models import Message
+from chatbot.knowledge import serving as knowledge_serving
 from chatbot.nlu import services as nlu_services
 from chatbot.nlu import serving
 from chatbot.ops.resilience import TRANSIENT_ERRORS
@@ -20,6 +21,7 @@ def load_model_before_the_first_message(sender=None, **kwargs) -> None:
     consumed = sender.app.amqp.queues.consume_from if sender is not None else None
     if consumed and Queue.INFERENCE.value in consumed:
         serving.warm_up()
+        knowledge_serving.warm_up()
 
 
 # A database or broker restart fails the task for a moment: retry with backoff
@@ -48,7 +50,7 @@ def reply_to_visitor_message(message_id: int) -> None:
             out_of_scope=bool(result.out_of_scope),
             model_version_id=version_id,
         )
-    services.answer_visitor_message(message_id, prediction)
+    services.answer_visitor_message(message_id, prediction, ask_knowledge=knowledge_serving.ask)
     nlu_services.note_low_confidence(message_id, confidence=prediction.confidence, out_of_scope=prediction.out_of_scope)
     # Reply suggestions for the agents follow in a task of their own (the agents app
     # listens), so a slow or broken reply model never holds up or fails the intent path.

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django.db import models, transaction
+from django.db.models import Q
 
+from chatbot.modelops.models import VersionBase
 from inference.knowledge.passages import Article as IndexArticle
 from inference.knowledge.passages import split_article
 
@@ -64,3 +66,23 @@ class Passage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.article.title} #{self.position}"
+
+
+class KnowledgeIndexVersion(VersionBase):
+    """One built knowledge index (chatbot.knowledge.indexing.KnowledgeIndexes is its kind)."""
+
+    # The artifact's id (a hash of its checksums): what answers record as the index version.
+    index_id = models.CharField(max_length=64, blank=True)
+    article_count = models.PositiveIntegerField(default=0)
+    passage_count = models.PositiveIntegerField(default=0)
+    # sha256 of the published articles it was built from: an unchanged help center is not rebuilt.
+    articles_sha256 = models.CharField(max_length=64, blank=True)
+
+    class Meta(VersionBase.Meta):
+        constraints = [
+            models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="one_active_index"),
+            models.UniqueConstraint(fields=["busy"], condition=Q(busy=True), name="one_index_build_at_a_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Knowledge index v{self.pk}"

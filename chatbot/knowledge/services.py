@@ -200,3 +200,13 @@ def import_demo_help_center() -> ImportReport | None:
     if Article.objects.exists():
         return None
     return import_articles(read_path(DEMO_HELP_CENTER))
+
+
+def learning_pairs() -> list[tuple[str, str]]:
+    """(question, article id) pairs the visitors confirmed: the visitor's question and
+    the article of a knowledge answer voted helpful (for fine-tuning the encoder)."""
+    from django.apps import apps
+
+    message = apps.get_model("conversations", "Message")  # by name: conversations sits above this app
+    rows = message.objects.filter(answer_source="article", helpful=True, reply_to__isnull=False)
+    return [(text, citation.get("article_id", "")) for text, citation in rows.values_list("reply_to__text", "citation")]

@@ -19,6 +19,7 @@ from chatbot.conversations.services.bot import (
 from chatbot.conversations.services.feedback import (
     identify,
     rating_recorded,
+    record_article_feedback,
     record_rating,
     record_thumbs,
     was_answered,
@@ -88,6 +89,7 @@ __all__ = [
     "messages_after",
     "queue_event",
     "receive_visitor_message",
+    "record_article_feedback",
     "record_rating",
     "record_thumbs",
     "record_visitor_message",

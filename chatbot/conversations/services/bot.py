@@ -1,6 +1,8 @@
 """The bot's answer to a visitor message: gather the facts, ask `decision.decide`,
 store and push what it decided."""
 
+import dataclasses
+import math
 from datetime import timedelta
 
 from django.conf import settings
@@ -10,8 +12,8 @@ from django.utils import timezone
 
 from chatbot import realtime
 from chatbot.conversations import events
-from chatbot.conversations.decision import Action, BotPrediction, ConversationState, decide
-from chatbot.conversations.models import Conversation, Message, Visitor
+from chatbot.conversations.decision import Action, BotPrediction, ConversationState, asks_knowledge, decide
+from chatbot.conversations.models import AnswerSource, Conversation, HandoffReason, Message, Visitor
 from chatbot.conversations.services.handoff import HANDOFF_TEXT, NO_AGENT_TEXT, any_agent_online, hand_off_locked
 from chatbot.conversations.services.messages import append_message, lock_conversation
 from chatbot.conversations.services.offline import find_email, leave_email_locked, waits_offline
@@ -27,9 +29,11 @@ TALK_TO_HUMAN = "Talk to a human"
 visitor_message_answered = Signal()
 
 
-def answer_visitor_message(message_id: int, prediction: BotPrediction) -> Message | None:
+def answer_visitor_message(message_id: int, prediction: BotPrediction, ask_knowledge=None) -> Message | None:
     """Store the prediction on the visitor's message and, when the bot is in
-    charge, its reply. Safe to run twice: the reply is unique per message."""
+    charge, its reply. Safe to run twice: the reply is unique per message.
+    ``ask_knowledge(text)`` (chatbot.knowledge.serving.ask in the worker) is called
+    when no confident intent answers; None: no knowledge base."""
     with transaction.atomic():
         message = Message.objects.select_related("conversation").get(pk=message_id)
         conversation = lock_conversation(message.conversation_id)
@@ -56,7 +60,14 @@ def answer_visitor_message(message_id: int, prediction: BotPrediction) -> Messag
             intent_hands_off=intent is not None and intent.handoff,
             queue_reminder_due=conversation.status == Conversation.Status.WAITING_FOR_AGENT
             and _queue_reminder_due(message),
+            intent_has_response=intent is not None and intent.responses.exists(),
         )
+        knowledge = None
+        if ask_knowledge is not None and asks_knowledge(
+            state, prediction, confidence_threshold=settings.INTENT_CONFIDENCE_THRESHOLD
+        ):
+            knowledge = ask_knowledge(message.text)
+            state = dataclasses.replace(state, knowledge_confident=knowledge is not None and knowledge.answered)
         decision = decide(
             state,
             prediction,
@@ -75,7 +86,10 @@ def answer_visitor_message(message_id: int, prediction: BotPrediction) -> Messag
                 source=Feedback.Source.FALLBACK,
                 defaults={"predicted_intent": prediction.intent, "confidence": prediction.confidence},
             )
-        text, quick_replies = _reply_text(decision.action, conversation, intent, message.seq)
+        if decision.action is Action.ANSWER_FROM_ARTICLE:
+            text, quick_replies = knowledge.text, []
+        else:
+            text, quick_replies = _reply_text(decision.action, conversation, intent, message.seq)
         conversation.fallback_streak = decision.fallback_streak
         conversation.save(update_fields=["fallback_streak", "updated_at"])
         offline = decision.moves_to_queue and not any_agent_online()
@@ -85,7 +99,7 @@ def answer_visitor_message(message_id: int, prediction: BotPrediction) -> Messag
             conversation,
             # The queue reminder is a system line: no thumbs, no chips.
             sender=Message.Sender.SYSTEM if decision.action is Action.WAIT else Message.Sender.BOT,
-            answer=decision.action is Action.ANSWER and text != FALLBACK_TEXT,
+            answer=decision.action in (Action.ANSWER, Action.ANSWER_FROM_ARTICLE) and text != FALLBACK_TEXT,
             reply_to_id=message_id,
             intent=prediction.intent,
             confidence=prediction.confidence,
@@ -93,6 +107,7 @@ def answer_visitor_message(message_id: int, prediction: BotPrediction) -> Messag
             model_version_id=prediction.model_version_id,
             text=text,
             quick_replies=quick_replies,
+            **_answer_source(decision, prediction, knowledge),
         )
         realtime.push(realtime.conversation_group(conversation.pk), events.message_event(reply))
         if decision.moves_to_queue:
@@ -101,6 +116,24 @@ def answer_visitor_message(message_id: int, prediction: BotPrediction) -> Messag
             realtime.push(realtime.AGENTS_GROUP, events.queue_event(conversation))
         realtime.push(realtime.AGENTS_GROUP, prediction_event)
     return reply
+
+
+def _answer_source(decision, prediction: BotPrediction, knowledge) -> dict:
+    """Where the answer came from, its score and the index version (issue 16)."""
+    action = decision.action
+    if action is Action.ANSWER or decision.reason == HandoffReason.REQUESTED:
+        fields = {"answer_source": AnswerSource.INTENT, "answer_score": prediction.confidence}
+    elif action is Action.ANSWER_FROM_ARTICLE:
+        fields = {"answer_source": AnswerSource.ARTICLE, "citation": knowledge.citation}
+    else:
+        fields = {"answer_source": AnswerSource.FALLBACK, "answer_score": None}
+    if knowledge is not None:
+        fields.update(
+            answer_score=knowledge.score if math.isfinite(knowledge.score) else None,
+            knowledge_index_id=knowledge.index_version_id,
+            knowledge_considered=knowledge.considered,
+        )
+    return fields
 
 
 def _reply_text(action: Action, conversation: Conversation, intent: Intent | None, seq: int) -> tuple[str, list]:

@@ -47,6 +47,23 @@ def was_answered(conversation: Conversation) -> bool:
     ).exists()
 
 
+def record_article_feedback(conversation: Conversation, message_id: object, helpful: object) -> Message:
+    """ "Was this helpful?" on a knowledge answer (issue 16): kept on the answer (the
+    helpful ones are the learning pairs, see chatbot.knowledge.services.learning_pairs)
+    and, like a thumb, in the review inbox; a "no" offers a person next, as a thumbs-down does."""
+    if not isinstance(helpful, bool):
+        raise ProtocolError("invalid_feedback", "helpful must be true or false.")
+    try:
+        message = conversation.messages.get(pk=int(message_id), sender=Message.Sender.BOT, answer_source="article")
+    except (ValueError, TypeError, Message.DoesNotExist):
+        raise ProtocolError("unknown_message", "No knowledge answer with that id in this conversation.") from None
+    with transaction.atomic():
+        Message.objects.filter(pk=message.pk).update(helpful=helpful)
+        record_thumbs(conversation, message.pk, "up" if helpful else "down")
+    message.helpful = helpful
+    return message
+
+
 def record_rating(conversation: Conversation, score: object) -> None:
     if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
         raise ProtocolError("invalid_rating", "score must be a whole number from 1 to 5.")

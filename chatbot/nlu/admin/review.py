@@ -8,7 +8,7 @@ from django.db.models import F, OuterRef, Subquery
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from chatbot.nlu import explanations, services
 from chatbot.nlu.models import Feedback, Intent
@@ -99,6 +99,7 @@ class FeedbackAdmin(admin.ModelAdmin):
         "predicted",
         "suggested",
         "conversation_link",
+        "help_center",
         "created_at",
         "status",
         "review_link",
@@ -106,7 +107,7 @@ class FeedbackAdmin(admin.ModelAdmin):
     list_filter = [StatusFilter, "source", PredictedIntentFilter, ("created_at", admin.DateFieldListFilter)]
     search_fields = ["message__text", "predicted_intent", "suggested_intent"]
     date_hierarchy = "created_at"
-    list_select_related = ["message"]
+    list_select_related = ["message", "message__bot_reply"]
     actions = ["accept_selected", "ignore_selected"]
     readonly_fields = [f.name for f in Feedback._meta.fields]
 
@@ -160,6 +161,20 @@ class FeedbackAdmin(admin.ModelAdmin):
     @admin.display(description="suggested label")
     def suggested(self, feedback: Feedback) -> str:
         return services.suggested_label(feedback) or "-"
+
+    @admin.display(description="help center (issue 16)")
+    def help_center(self, feedback: Feedback) -> str:
+        """What the knowledge base made of the message: the article it answered from, or
+        the articles it considered when it abstained, with the score and threshold."""
+        reply = getattr(feedback.message, "bot_reply", None)
+        if reply is None or reply.knowledge_index_id is None:
+            return "-"
+        score = "" if reply.answer_score is None else f" (score {reply.answer_score:.2f})"
+        if reply.answer_source == "article":
+            vote = {True: ", voted helpful", False: ", voted not helpful"}.get(reply.helpful, "")
+            return format_html("answered from “{}”{}{}", reply.citation.get("title", ""), score, vote)
+        titles = format_html_join(", ", "“{}”", ((c.get("title", ""),) for c in reply.knowledge_considered[:3]))
+        return format_html("abstained{}; considered {}", score, titles or "-")
 
     @admin.display(description="conversation")
     def conversation_link(self, feedback: Feedback) -> str:

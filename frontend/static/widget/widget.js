@@ -72,6 +72,11 @@
       emailSave: "Save",
       helpful: "Helpful",
       notHelpful: "Not helpful",
+      fromHelpCenter: "From our help center",
+      readArticle: "Read the article",
+      wasHelpful: "Was this helpful?",
+      yes: "Yes",
+      no: "No",
       feedbackThanks: "Thanks for the feedback.",
       ratePrompt: "How would you rate this conversation?",
       rateLabel: "Rate this conversation",
@@ -114,6 +119,11 @@
       end: "Chat beenden",
       helpful: "Hilfreich",
       notHelpful: "Nicht hilfreich",
+      fromHelpCenter: "Aus unserem Hilfe-Center",
+      readArticle: "Artikel lesen",
+      wasHelpful: "War das hilfreich?",
+      yes: "Ja",
+      no: "Nein",
       feedbackThanks: "Danke für Ihr Feedback.",
       ratePrompt: "Wie bewerten Sie dieses Gespräch?",
       rateLabel: "Gespräch bewerten",
@@ -155,6 +165,11 @@
       end: "Terminer le chat",
       helpful: "Utile",
       notHelpful: "Pas utile",
+      fromHelpCenter: "De notre centre d'aide",
+      readArticle: "Lire l'article",
+      wasHelpful: "Cela vous a-t-il aidé ?",
+      yes: "Oui",
+      no: "Non",
       feedbackThanks: "Merci pour votre avis.",
       ratePrompt: "Comment évaluez-vous cette conversation ?",
       rateLabel: "Évaluer cette conversation",
@@ -303,6 +318,17 @@
     return (1.05 / (l + 0.05)) >= (l + 0.05) / 0.05 ? "#ffffff" : "#111827";
   }
 
+  // Knowledge answers (issue 16): the citation card and "Was this helpful?".
+  var KNOWLEDGE_CSS = [
+    ".kb-card{margin-top:6px;padding:8px 12px;border:1px solid #e5e7eb;border-left:3px solid var(--accent-strong);border-radius:10px;background:#fff;max-width:100%;overflow-wrap:anywhere}",
+    ".kb-source{font-size:11px;color:#6b7280;text-transform:uppercase;letter-spacing:.04em}",
+    ".kb-title{font-weight:600;font-size:14px;color:#111827;margin:2px 0}",
+    ".kb-link{font-size:13px;color:var(--accent-strong)}",
+    ".kb-helpful{display:flex;align-items:center;gap:6px;margin-top:4px;font-size:12px;color:#4b5563}",
+    ".kb-helpful button{border:1px solid #d1d5db;background:#fff;border-radius:12px;padding:1px 10px;font-size:12px;color:#374151}",
+    ".kb-helpful button[aria-pressed=true]{background:#e0e7ff;border-color:var(--accent-strong);color:#111827}",
+  ];
+
   var CSS = [
     ":host{all:initial}",
     "*,*::before,*::after{box-sizing:border-box}",
@@ -395,7 +421,7 @@
     ".count{margin-left:auto}",
     ".count.over{color:#b91c1c;font-weight:700}",
     "@media (max-width:480px){.panel{inset:0;width:100%;height:100%;min-height:0;border-radius:0;animation:none}.open .launcher{display:none}}",
-  ].join("\n");
+  ].concat(KNOWLEDGE_CSS).join("\n");
 
   // --- The DOM ---------------------------------------------------------------
 
@@ -528,7 +554,9 @@
     var when = m.created_at ? new Date(m.created_at) : new Date();
     if (pending) foot.append(h("span", { class: "state", text: t(pending === "sending" ? "sending" : "queued") }));
     else if (!isNaN(when)) foot.append(h("time", { datetime: when.toISOString(), text: timeFormat.format(when) }));
-    if (m.sender === "bot" && m.message_id && !pending && m.answer) { // answers only, never a handoff or queue line
+    if (m.sender === "bot" && m.message_id && !pending && m.answer && m.source !== "article") {
+      // Thumbs on answers only, never on a handoff or queue line; an article answer
+      // asks "Was this helpful?" instead (helpfulQuestion).
       foot.append(thumbButton(m.message_id, "up"), thumbButton(m.message_id, "down"));
     }
     return h(
@@ -536,7 +564,9 @@
       { class: cls, "data-seq": m.seq, "data-key": m.seq ? "s" + m.seq : "c" + m.client_msg_id, "data-sender": m.sender + ":" + (m.agent_name || "") },
       h("div", { class: "name" + (m.sender === "visitor" ? " sr" : ""), text: senderName(m) }),
       h("div", { class: "bubble" }, m.sender === "visitor" ? m.text : withLinks(m.text)),
-      foot
+      citationCard(m),
+      foot,
+      pending ? null : helpfulQuestion(m)
     );
   }
 
@@ -555,6 +585,58 @@
     }
     out.append(text.slice(last));
     return out;
+  }
+
+  // --- Knowledge answers: citation card and "Was this helpful?" (issue 16) ----
+
+  function safeArticleUrl(value) {
+    // Only http(s) addresses become links: no javascript:, data: or relative URLs.
+    try {
+      var url = new URL(String(value || ""));
+      return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function citationCard(m) {
+    if (m.sender !== "bot" || m.source !== "article" || !m.citation || typeof m.citation !== "object") return null;
+    var url = safeArticleUrl(m.citation.url);
+    var title = String(m.citation.title || "");
+    return h(
+      "div",
+      { class: "kb-card", "data-citation": "" },
+      h("div", { class: "kb-source", text: t("fromHelpCenter") }),
+      h("div", { class: "kb-title", text: title }),
+      url ? h("a", { class: "kb-link", href: url, target: "_blank", rel: "noopener noreferrer nofollow", text: t("readArticle") }) : null
+    );
+  }
+
+  function helpfulQuestion(m) {
+    if (m.sender !== "bot" || m.source !== "article" || !m.message_id) return null;
+    if (!S.articleFeedback) S.articleFeedback = {};
+    var row = h("div", { class: "kb-helpful", role: "group", "aria-label": t("wasHelpful") }, h("span", { text: t("wasHelpful") }));
+    [true, false].forEach(function (helpful) {
+      row.append(
+        h("button", {
+          type: "button",
+          "data-helpful": helpful ? "yes" : "no",
+          "aria-pressed": S.articleFeedback[m.message_id] === helpful ? "true" : "false",
+          text: t(helpful ? "yes" : "no"),
+          onclick: function () { voteHelpful(m.message_id, helpful, row); },
+        })
+      );
+    });
+    return row;
+  }
+
+  function voteHelpful(messageId, helpful, row) {
+    S.articleFeedback[messageId] = helpful;
+    save();
+    sendOrQueue({ type: "article_feedback", message_id: messageId, helpful: helpful });
+    Array.prototype.forEach.call(row.querySelectorAll("button"), function (b) {
+      b.setAttribute("aria-pressed", (b.getAttribute("data-helpful") === "yes") === helpful ? "true" : "false");
+    });
   }
 
   function thumbButton(messageId, value) {
@@ -621,6 +703,10 @@
     if (m.client_msg_id) keep.client_msg_id = m.client_msg_id;
     if (m.agent_name) keep.agent_name = String(m.agent_name);
     if (m.answer === true) keep.answer = true;
+    if (m.source === "article" && m.citation && typeof m.citation === "object") {
+      keep.source = "article";
+      keep.citation = { title: String(m.citation.title || ""), url: String(m.citation.url || "") };
+    }
     if (Array.isArray(m.quick_replies)) keep.quick_replies = m.quick_replies.filter(function (q) { return typeof q === "string"; });
     return keep;
   }
@@ -963,6 +1049,7 @@
         return setStatus(frame.status);
       case "rating_ack": return;
       case "feedback_ack": return;
+      case "article_feedback_ack": return;
       case "error": return onError(frame);
     }
   }
