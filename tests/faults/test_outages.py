@@ -9,7 +9,7 @@ import pytest
 import redis
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
-from django.db import OperationalError
+from django.db import OperationalError, transaction
 
 from chatbot import realtime
 from chatbot.asgi import application
@@ -93,9 +93,12 @@ async def test_socket_survives_redis_restarting_empty_and_rejoins_its_conversati
         }
     }
     communicator, _ = await authed(visitor)
-    message = await asyncio.to_thread(
-        lambda: services.append_message(services.lock_conversation(visitor.conversation.pk), sender="bot", text="hi")
-    )
+
+    def a_bot_message():
+        with transaction.atomic():  # lock_conversation is a SELECT ... FOR UPDATE
+            return services.append_message(services.lock_conversation(visitor.conversation.pk), sender="bot", text="hi")
+
+    message = await asyncio.to_thread(a_bot_message)
     group = realtime.conversation_group(visitor.conversation.pk)
 
     await asyncio.to_thread(redis_server.kill)
