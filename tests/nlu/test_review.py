@@ -213,3 +213,27 @@ def test_staff_without_permission_cannot_accept(client, staff_without_perms, vis
     url = reverse("admin:nlu_feedback_review", args=[feedback.pk])
     assert client.post(url, {"text": "asdf", "intent": "greeting"}).status_code == 403
     assert Feedback.objects.get(pk=feedback.pk).status == "pending"
+
+
+@override_settings(INTENT_CONFIDENCE_THRESHOLD=0.5, REVIEW_CONFIDENCE_THRESHOLD=0.75)
+def test_review_threshold_follows_the_active_models_calibration(visitor, demo_intents, monkeypatch):
+    from types import SimpleNamespace
+
+    from chatbot.nlu import serving
+
+    def holding(point):
+        model = SimpleNamespace(config=SimpleNamespace(review_threshold=point))  # stands in for inference.Predictor
+        monkeypatch.setattr(serving, "_current", serving.LoadedModel(version_id=1, predictor=model))
+
+    holding(0.55)  # this model's answers at 0.62 were right often enough on validation
+    assert services.review_confidence_threshold() == 0.55
+    assert (
+        services.note_low_confidence(answered(visitor, "is my loot on the way", "product_availability", 0.62).pk)
+        is None
+    )
+    unsure = answered(visitor, "is my loot in stock", "product_availability", 0.5)
+    assert services.note_low_confidence(unsure.pk, confidence=0.5, out_of_scope=False).source == "low_confidence"
+    holding(None)  # a model trained before the point was stored: the setting decides
+    assert services.review_confidence_threshold() == 0.75
+    monkeypatch.setattr(serving, "_current", None)  # no model loaded in this process
+    assert services.review_confidence_threshold() == 0.75
