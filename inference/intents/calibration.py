@@ -214,12 +214,16 @@ def conformal_threshold(conf: np.ndarray, reject_rate: float) -> float:
     c_(k) with probability k / (n + 1) (its rank among n + 1 is uniform), so
     k = floor(reject_rate * (n + 1)) is the finite-sample correction (Vovk et al.
     2005; Angelopoulos & Bates 2021): the threshold is c_(k), and a score strictly
-    below it is rejected (k - 1 of the validation scores). Too few scores for
-    k >= 1 reject nothing (0.0)."""
+    below it is rejected (k - 1 of the validation scores).
+
+    With fewer than 1 / reject_rate - 1 scores no threshold keeps the budget; then
+    k = 1, the least confident validation query (expected rejection 1 / (n + 1)),
+    which is what the rule before this one did in effect: a small bot without
+    out-of-scope examples still turns nonsense away. No scores: 0.0."""
     scores = np.sort(np.asarray(conf, dtype=np.float64))
-    k = int(np.floor(reject_rate * (len(scores) + 1) + 1e-9))
-    if k < 1:
+    if len(scores) == 0:
         return 0.0
+    k = max(1, int(np.floor(reject_rate * (len(scores) + 1) + 1e-9)))
     return float(scores[k - 1])
 
 
