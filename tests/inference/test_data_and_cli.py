@@ -223,4 +223,4 @@ def test_cli_runs_subcommands_added_by_other_packages(capsys: pytest.CaptureFixt
 def test_cli_has_the_commands_of_every_model_kind(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["--help"])
-    assert "{train,evaluate,predict,train-replies,suggest" in capsys.readouterr().out
+    assert "{train,evaluate,predict,explain,train-replies,suggest" in capsys.readouterr().out
