@@ -15,6 +15,15 @@ from chatbot.nlu.models import Feedback, Intent, TrainingExample
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def no_loaded_model(monkeypatch):
+    """A model another test left loaded in this process would bring its own review
+    point (services.review_confidence_threshold); these tests set the setting."""
+    from chatbot.nlu import serving
+
+    monkeypatch.setattr(serving, "_current", None)
+
+
 def answered(visitor, text: str, intent: str, confidence: float, out_of_scope: bool = False) -> Message:
     message, _ = chat.record_visitor_message(visitor.conversation.pk, text, uuid.uuid4())
     chat.answer_visitor_message(message.pk, BotPrediction(intent, confidence, out_of_scope, None))
