@@ -73,21 +73,22 @@ def note_low_confidence(
     message_id: int, *, confidence: float | None = None, out_of_scope: bool | None = None
 ) -> Feedback | None:
     """Send an answered visitor message to review when the bot answered it with
-    less confidence than REVIEW_CONFIDENCE_THRESHOLD (fallbacks are there already).
+    less confidence than review_confidence_threshold() (fallbacks are there already).
 
     The inference task passes the prediction it has in hand, so the common case,
     a confident answer, costs no query."""
     # The message model by name: conversations calls into nlu, not the other way round.
     Message = apps.get_model("conversations", "Message")
 
-    if out_of_scope or (confidence is not None and confidence >= settings.REVIEW_CONFIDENCE_THRESHOLD):
+    threshold = review_confidence_threshold()
+    if out_of_scope or (confidence is not None and confidence >= threshold):
         return None
     message = Message.objects.filter(pk=message_id, sender=Message.Sender.VISITOR).first()
     if (
         message is None
         or message.confidence is None
         or message.out_of_scope
-        or message.confidence >= settings.REVIEW_CONFIDENCE_THRESHOLD
+        or message.confidence >= threshold
         or Feedback.objects.filter(message_id=message_id, source=Feedback.Source.FALLBACK).exists()
     ):
         return None
@@ -97,6 +98,19 @@ def note_low_confidence(
         defaults={"predicted_intent": message.intent, "confidence": message.confidence},
     )
     return feedback
+
+
+def review_confidence_threshold() -> float:
+    """Below what confidence an answer goes to review: the active model's own point
+    where validation accuracy drops under its target (config.review_threshold, stored
+    by inference training), else REVIEW_CONFIDENCE_THRESHOLD (no model loaded in this
+    process, or one trained before the point was stored). Reads the model this
+    worker holds in memory, so it costs no query."""
+    from chatbot.nlu import serving
+
+    loaded = serving._current
+    point = getattr(getattr(getattr(loaded, "predictor", None), "config", None), "review_threshold", None)
+    return float(point) if point is not None else settings.REVIEW_CONFIDENCE_THRESHOLD
 
 
 def suggested_label(feedback: Feedback) -> str:

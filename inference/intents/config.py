@@ -32,14 +32,22 @@ class TrainConfig:
     label_smoothing: float = 0.0
     max_length: int = 64  # intents are short; longer inputs are truncated
     val_fraction: float = 0.1  # used only when no validation set is given
-    # Head L2 strengths tried in fast mode (and for the linear probe in full mode);
-    # the best on validation wins, so the default adapts to each data set.
-    head_l2_grid: tuple[float, ...] = (1e-3, 1e-4, 1e-5)
+    # Inverse L2 strengths of the head tried in fast mode (and for the linear probe
+    # in full mode), as scikit-learn's C: the penalty is |W|^2 / (2 C) on the summed
+    # loss, so its weight per example shrinks as data grows. The best on validation
+    # wins (ties: the stronger regularisation), so the default adapts to each data set.
+    head_c_grid: tuple[float, ...] = (1.0, 10.0, 100.0)
+    # Fast mode with validation split off the training data: once the head's C,
+    # the temperature and the thresholds are chosen, refit the head on all of it.
+    refit_on_all: bool = True
     # Budget of in-scope validation accuracy traded for catching out-of-scope
     # queries (see calibration.choose_threshold). Small by default: wrongly refusing
     # an answerable question costs a handoff, and data sets without out-of-scope
     # queries only lose accuracy to the threshold.
     in_scope_reject_rate: float = 0.005
+    # The review inbox files answers whose confidence is below the point where
+    # validation accuracy drops under this target (ModelConfig.review_threshold).
+    review_accuracy_target: float = 0.9
     backend: Backend = "auto"  # preferred serving backend recorded in the artifact
     export_onnx: bool = True
     threads: int | None = None  # None: $INFERENCE_THREADS, else all cores
@@ -55,6 +63,8 @@ class TrainConfig:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.epochs is not None and self.epochs < 1:
             raise ValueError("epochs must be >= 1")
+        if not self.head_c_grid or min(self.head_c_grid) <= 0:
+            raise ValueError("head_c_grid must hold positive values")
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError("val_fraction must be between 0 and 1")
 
@@ -80,6 +90,9 @@ class ModelConfig:
     # probability) or "energy" (logsumexp of in-scope logits / temperature); see
     # calibration.OOS_SCORES. Artifacts from before the choice existed used probability.
     oos_score: str = "probability"
+    # Confidence below which validation answers were right less often than
+    # TrainConfig.review_accuracy_target; None in artifacts from before it existed.
+    review_threshold: float | None = None
     onnx_files: dict[str, str] = field(default_factory=dict)  # backend -> file name
     versions: dict[str, str] = field(default_factory=dict)
     created_at: str = ""

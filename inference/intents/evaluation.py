@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from .data import OOS_LABEL, Example
-from .predictor import Predictor
+from .predictor import Prediction, Predictor
 
 MAX_MISCLASSIFIED = 200
 TOP_CONFUSED = 10
@@ -66,6 +66,12 @@ def evaluate(predictor: Predictor, examples: list[Example]) -> dict[str, Any]:
         "misclassified_total": len(misclassified),
     }
     is_oos = np.array([g == OOS_LABEL for g in gold])
+    report.update(
+        in_scope_figures(
+            [ex for ex, o in zip(examples, is_oos, strict=True) if not o],
+            [p for p, o in zip(predictions, is_oos, strict=True) if not o],
+        )
+    )
     if is_oos.any():
         flagged = np.array([p.out_of_scope for p in predictions])
         correct = np.array([p.intent == g for p, g in zip(predictions, gold, strict=True)])
@@ -76,6 +82,24 @@ def evaluate(predictor: Predictor, examples: list[Example]) -> dict[str, Any]:
     return report
 
 
+def in_scope_figures(examples: list[Example], predictions: list[Prediction]) -> dict[str, Any]:
+    """On the in-scope examples: top-1 accuracy of the top in-scope label with the
+    out-of-scope rule off, the share the rule rejects, and the expected calibration
+    error of the top in-scope label's confidence (explain.reliability, 10 bins)."""
+    from .explain import reliability
+
+    if not examples:
+        return {"top1_accuracy": None, "rejected_share": None, "ece": None, "reliability": []}
+    top1 = np.array([p.ranking[0][0] == ex.intent for ex, p in zip(examples, predictions, strict=True)])
+    calibration = reliability([p.ranking[0][1] for p in predictions], top1)
+    return {
+        "top1_accuracy": float(top1.mean()),
+        "rejected_share": float(np.mean([p.out_of_scope for p in predictions])),
+        "ece": calibration.ece,
+        "reliability": calibration.bins,
+    }
+
+
 def format_report(report: dict[str, Any]) -> str:
     """Human-readable summary: headline figures, the weakest intents, confusions."""
     lines = [
@@ -83,6 +107,12 @@ def format_report(report: dict[str, Any]) -> str:
         f"  accuracy          {report['accuracy']:.4f}",
         f"  macro F1          {report['macro_f1']:.4f}",
     ]
+    if report.get("top1_accuracy") is not None:
+        lines += [
+            f"  top-1 (oos off)   {report['top1_accuracy']:.4f}",
+            f"  rejected as oos   {report['rejected_share']:.4f} of in-scope queries",
+            f"  calibration ECE   {report['ece']:.4f}",
+        ]
     if "oos_recall" in report:
         if report["in_scope_accuracy"] is not None:
             lines.append(f"  in-scope accuracy {report['in_scope_accuracy']:.4f}")

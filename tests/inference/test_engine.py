@@ -191,6 +191,12 @@ def test_full_mode_fine_tunes_the_encoder(
     out = train_intent_model(small, tmp_path / "full", config=TrainConfig(mode="full", epochs=1, export_onnx=False))
     metrics = json.loads((out / "metrics.json").read_text())
     assert len(metrics["epochs"]) == 1
+    # the probe that starts fine-tuning keeps its own L2 grid (fast mode's C grid cost validation accuracy)
+    from inference.intents.training import FULL_PROBE_L2_GRID
+
+    n_probe = len(small) - 6  # one validation example per intent is split off
+    assert metrics["head_c"] in [pytest.approx(1 / (2 * l2 * n_probe)) for l2 in FULL_PROBE_L2_GRID]
+    assert metrics["head_refit_on_all"] is False
     predictor = Predictor.load(out)
     assert predictor.backend == "torch"  # no ONNX export was asked for
     report = evaluate(predictor, held_out_examples)

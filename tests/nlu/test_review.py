@@ -15,6 +15,15 @@ from chatbot.nlu.models import Feedback, Intent, TrainingExample
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def no_loaded_model(monkeypatch):
+    """A model another test left loaded in this process would bring its own review
+    point (services.review_confidence_threshold); these tests set the setting."""
+    from chatbot.nlu import serving
+
+    monkeypatch.setattr(serving, "_current", None)
+
+
 def answered(visitor, text: str, intent: str, confidence: float, out_of_scope: bool = False) -> Message:
     message, _ = chat.record_visitor_message(visitor.conversation.pk, text, uuid.uuid4())
     chat.answer_visitor_message(message.pk, BotPrediction(intent, confidence, out_of_scope, None))
@@ -238,3 +247,27 @@ def test_ignoring_a_message_settles_all_its_reasons(visitor, demo_intents):
     first = Feedback.objects.filter(message=message).order_by("pk").first()
     services.ignore_feedback([first.pk])
     assert set(Feedback.objects.filter(message=message).values_list("status", flat=True)) == {"ignored"}
+
+
+@override_settings(INTENT_CONFIDENCE_THRESHOLD=0.5, REVIEW_CONFIDENCE_THRESHOLD=0.75)
+def test_review_threshold_follows_the_active_models_calibration(visitor, demo_intents, monkeypatch):
+    from types import SimpleNamespace
+
+    from chatbot.nlu import serving
+
+    def holding(point):
+        model = SimpleNamespace(config=SimpleNamespace(review_threshold=point))  # stands in for inference.Predictor
+        monkeypatch.setattr(serving, "_current", serving.LoadedModel(version_id=1, predictor=model))
+
+    holding(0.55)  # this model's answers at 0.62 were right often enough on validation
+    assert services.review_confidence_threshold() == 0.55
+    assert (
+        services.note_low_confidence(answered(visitor, "is my loot on the way", "product_availability", 0.62).pk)
+        is None
+    )
+    unsure = answered(visitor, "is my loot in stock", "product_availability", 0.5)
+    assert services.note_low_confidence(unsure.pk, confidence=0.5, out_of_scope=False).source == "low_confidence"
+    holding(None)  # a model trained before the point was stored: the setting decides
+    assert services.review_confidence_threshold() == 0.75
+    monkeypatch.setattr(serving, "_current", None)  # no model loaded in this process
+    assert services.review_confidence_threshold() == 0.75
