@@ -129,6 +129,7 @@ class ChatConsumer(FaultTolerantConsumer, AsyncWebsocketConsumer):
         # Redis may have come back empty: rejoin, and send what the outage may have lost.
         if self.conversation is not None:
             await self.channel_layer.group_add(realtime.conversation_group(self.conversation.pk), self.channel_name)
+            await database_sync_to_async(self.conversation.refresh_from_db)(fields=["status", "offline_message"])
             await self._send_history(self.history_from)
 
     async def _send_history(self, last_seq: int) -> None:
@@ -200,7 +201,7 @@ class ChatConsumer(FaultTolerantConsumer, AsyncWebsocketConsumer):
         after_seq = frame.get("after_seq")
         if not isinstance(after_seq, int) or isinstance(after_seq, bool) or after_seq < 0:
             raise ProtocolError("invalid_after_seq", "after_seq must be a whole number, 0 or more.")
-        await database_sync_to_async(self.conversation.refresh_from_db)(fields=["status"])
+        await database_sync_to_async(self.conversation.refresh_from_db)(fields=["status", "offline_message"])
         await self._send_history(after_seq)
 
     HANDLERS = {

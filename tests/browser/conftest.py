@@ -3,11 +3,16 @@ as a server process. Screenshots land in test-artifacts/."""
 
 import os
 import shutil
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from django.conf import settings
+from playwright.sync_api import Page, expect
 
-from tests.conftest import REPO
+from tests.conftest import REPO, LiveServer
 
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
@@ -59,3 +64,137 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=False)
     return path
+
+
+# --- The widget on an embedding site, and the product as a server (shared by the browser tests) ---
+
+
+class EmbedSite:
+    """Static pages served from a thread on `host`: the snippet on someone else's origin."""
+
+    def __init__(self, host: str, bind: str) -> None:
+        self.pages: dict[str, tuple[str, str]] = {}
+        pages = self.pages
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                content_type, body = pages.get(self.path, ("text/plain", "not found"))
+                self.send_response(200 if self.path in pages else 404)
+                self.send_header("Content-Type", content_type)
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer((bind, 0), Handler)
+        self.origin = f"http://{host}:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _patient_expect():
+    # The server loads the intent model on the first message: give answers time.
+    expect.set_options(timeout=30_000)
+    yield
+    expect.set_options(timeout=5_000)
+
+
+@pytest.fixture
+def allowed_site():
+    site = EmbedSite("localhost", "127.0.0.1")
+    yield site
+    site.close()
+
+
+@pytest.fixture
+def start_server(transactional_db, active_model, allowed_site):
+    """Start the product (several times on one port if a test restarts it)."""
+    if not settings.EMBEDDED:
+        import redis
+
+        redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    servers: list[LiveServer] = []
+
+    def start(port: int | None = None, **env: str) -> LiveServer:
+        env = {"WIDGET_ORIGINS": allowed_site.origin, "ALLOWED_HOSTS": "127.0.0.1", **env}
+        server = LiveServer(env_extra=env, port=port)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def server(start_server) -> LiveServer:
+    return start_server()
+
+
+# --- Driving the widget --------------------------------------------------------
+
+
+class Widget:
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.root = page.locator("chat-widget .root")
+        self.panel = page.get_by_role("dialog")
+        self.launcher = page.locator("chat-widget .launcher")
+        self.input = page.locator("chat-widget textarea")
+        self.banner = page.locator("chat-widget .conn")
+        self.status_line = page.locator("chat-widget #cw-status")
+        self.error = page.locator("chat-widget .err")
+
+    def open(self) -> None:
+        self.page.wait_for_function("window.ChatWidget && document.querySelector('chat-widget')")
+        if not self.panel.is_visible():
+            self.launcher.click()
+        expect(self.panel).to_be_visible()
+
+    def wait_online(self, timeout: float = 20_000) -> None:
+        expect(self.root).to_have_attribute("data-connection", "online", timeout=timeout)
+
+    def send(self, text: str) -> None:
+        self.input.fill(text)
+        self.input.press("Enter")
+
+    def bubbles(self, sender: str):
+        return self.page.locator(f"chat-widget .log .msg.{sender} .bubble")
+
+    def all_messages(self) -> list[str]:
+        return self.page.locator("chat-widget .log .msg").evaluate_all(
+            "els => els.map(e => e.dataset.seq + ':' + (e.querySelector('.bubble') || e).textContent)"
+        )
+
+    def shadow(self, script: str):
+        return self.page.evaluate(
+            f"(() => {{ const root = document.querySelector('chat-widget').shadowRoot; {script} }})()"
+        )
+
+
+def eventually(check, timeout: float = 20.0, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{message} did not hold within {timeout} s")
+        time.sleep(0.1)
+
+
+def log_in_agent(context, server: str):
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(server + "/agent/")
+    assert "/agent/login/" in page.url
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", "pw-alice")
+    page.click("button[type=submit]")
+    page.wait_for_selector("#connection-dot.live")  # online: the visitor will be told a person is coming
+    return page

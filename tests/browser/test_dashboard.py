@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 from chatbot.agents.models import CannedResponse
 from chatbot.conversations.models import Message
 from chatbot.nlu.models import Feedback
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import log_in_agent, screenshot
 
 pytestmark = [pytest.mark.browser]
 
@@ -46,18 +46,6 @@ def wait_for(find, timeout: float = 30.0):
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.1)
     return found
-
-
-def log_in_agent(context, server: str):
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    page.goto(server + "/agent/")
-    assert "/agent/login/" in page.url
-    page.fill("#id_username", "alice")
-    page.fill("#id_password", "pw-alice")
-    page.click("button[type=submit]")
-    page.wait_for_selector("#connection-dot.live")  # online: the visitor will be told a person is coming
-    return page
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from chatbot.conversations.models import BusinessHours, Conversation, Visitor
-from tests.browser.conftest import screenshot
-from tests.browser.test_dashboard import log_in_agent
-from tests.browser.test_widget import Widget, eventually
+from tests.browser.conftest import Widget, eventually, log_in_agent, screenshot
 
 pytestmark = [pytest.mark.browser]
 

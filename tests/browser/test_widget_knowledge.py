@@ -7,17 +7,10 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from chatbot.knowledge.models import KnowledgeIndexVersion
-from tests.browser import test_widget
-from tests.browser.conftest import screenshot
-from tests.browser.test_widget import Widget, eventually
+from tests.browser.conftest import Widget, eventually, screenshot
 from tests.knowledge.conftest import DEV_SET, HELP_CENTER
 
 pytestmark = pytest.mark.browser
-
-# The widget tests' fixtures: the product as a server process, the embedding site.
-_patient_expect = test_widget._patient_expect
-allowed_site = test_widget.allowed_site
-start_server = test_widget.start_server
 
 COVERED = "how do I clean the cutting board"  # no intent covers it; the product-care article does
 ARTICLE_URL = "https://northwind.example/help/product-care"

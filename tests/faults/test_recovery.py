@@ -102,11 +102,11 @@ def test_reply_task_retries_after_a_database_error(visitor, active_model, celery
     real_answer = services.answer_visitor_message
     calls = []
 
-    def answer_after_a_restart(message_id, prediction):
+    def answer_after_a_restart(message_id, prediction, **options):
         calls.append(message_id)
         if len(calls) == 1:
             raise OperationalError("terminating connection due to administrator command")
-        return real_answer(message_id, prediction)
+        return real_answer(message_id, prediction, **options)
 
     monkeypatch.setattr(services, "answer_visitor_message", answer_after_a_restart)
     message, _ = services.record_visitor_message(visitor.conversation.pk, "hello there", uuid.uuid4())

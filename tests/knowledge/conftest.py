@@ -57,3 +57,22 @@ def encoder():
 @pytest.fixture(scope="session")
 def tiny_index(encoder) -> KnowledgeIndex:
     return KnowledgeIndex.build(TINY, KnowledgeConfig(min_words=5, max_words=60), encoder)
+
+
+# Labelled questions about TINY's articles, for the index versions' threshold and evaluation.
+QUESTIONS = """question,article_id
+how do i send something back,returns
+can i return my order,returns
+when do i get my refund,returns
+how long is delivery,shipping
+is shipping free,shipping
+express delivery price,shipping
+forgot my password,password
+reset link not arriving,password
+my lamp broke is it covered,warranty
+how long is the warranty,warranty
+do you sell gift cards,
+can i pay with bitcoin,
+where is your shop in paris,
+do you have a loyalty program,
+"""

@@ -7,24 +7,7 @@ import pytest
 from chatbot.knowledge import indexing, serving
 from chatbot.knowledge.models import Article, KnowledgeIndexVersion
 from chatbot.modelops.lifecycle import ActivationRefused
-from tests.knowledge.conftest import TINY
-
-QUESTIONS = """question,article_id
-how do i send something back,returns
-can i return my order,returns
-when do i get my refund,returns
-how long is delivery,shipping
-is shipping free,shipping
-express delivery price,shipping
-forgot my password,password
-reset link not arriving,password
-my lamp broke is it covered,warranty
-how long is the warranty,warranty
-do you sell gift cards,
-can i pay with bitcoin,
-where is your shop in paris,
-do you have a loyalty program,
-"""
+from tests.knowledge.conftest import QUESTIONS, TINY
 
 
 @pytest.fixture

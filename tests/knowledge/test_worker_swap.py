@@ -9,8 +9,7 @@ import pytest
 from chatbot.conversations.models import Message
 from chatbot.knowledge import indexing, serving
 from chatbot.knowledge.models import Article, KnowledgeIndexVersion
-from tests.knowledge.conftest import TINY
-from tests.knowledge.test_index_versions import QUESTIONS
+from tests.knowledge.conftest import QUESTIONS, TINY
 
 QUESTION = "my lamp broke, is that covered?"
 
