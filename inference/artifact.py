@@ -8,6 +8,7 @@ those still verify."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import importlib
 import json
@@ -138,3 +139,16 @@ def library_versions(*modules: str) -> dict[str, str]:
     for name in modules:
         versions[name] = str(importlib.import_module(name).__version__)
     return versions
+
+
+def config_from_dict(cls, data: dict[str, Any]):
+    """A config dataclass from an artifact's config.json: every field without a default
+    must be there (KeyError names the missing ones); keys it does not know are ignored,
+    so an artifact written by a newer version still loads."""
+    fields = dataclasses.fields(cls)
+    required = {f.name for f in fields if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+    missing = required - set(data)
+    if missing:
+        raise KeyError(", ".join(sorted(missing)))
+    names = {f.name for f in fields}
+    return cls(**{k: v for k, v in data.items() if k in names})

@@ -7,6 +7,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from inference import artifact
+
 Fusion = Literal["rrf", "weighted"]
 AbstainScore = Literal["dense", "fused"]
 VectorDtype = Literal["int8", "float32"]
@@ -98,12 +100,4 @@ class IndexConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IndexConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        missing = {
-            f.name
-            for f in dataclasses.fields(cls)
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        } - set(data)
-        if missing:
-            raise KeyError(", ".join(sorted(missing)))
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return artifact.config_from_dict(cls, data)
