@@ -5,6 +5,7 @@ with a sentence saying what to set, instead of being read as a default or as "of
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -107,6 +108,40 @@ def env_list(name: str, default: Sequence[str]) -> list[str]:
 def env_path(name: str, default: Path) -> Path:
     value = _raw(name)
     return Path(value).expanduser() if value is not None else default
+
+
+RATE_PATTERN = r"(\d+)/(\d*)([smhd])"
+
+
+def env_rate(name: str, default: str) -> str:
+    """A rate as django-ratelimit reads it: "10/m", "600/h", "5/30s" (count per period)."""
+    value = _raw(name)
+    if value is None:
+        return default
+    match = re.fullmatch(RATE_PATTERN, value)
+    if match is None or int(match.group(1)) < 1 or match.group(2) == "0":
+        raise _fail(name, value, "is not a rate", f"Set {name} like 10/m, 600/h or 5/30s (at least 1 per period).")
+    return value
+
+
+def env_rates(name: str, default: dict[str, str], *, keys: Sequence[str]) -> dict[str, str]:
+    """Rates by name, "identify=5/m,typing=60/m": each named one replaces its default."""
+    value = _raw(name)
+    rates = dict(default)
+    if value is None:
+        return rates
+    for item in (part.strip() for part in value.split(",") if part.strip()):
+        key, _, rate = (piece.strip() for piece in item.partition("="))
+        match = re.fullmatch(RATE_PATTERN, rate)
+        if key not in keys or match is None or int(match.group(1)) < 1 or match.group(2) == "0":
+            raise _fail(
+                name,
+                value,
+                f"has an entry {item!r} that is not NAME=RATE",
+                f"Set {name} like identify=5/m,typing=60/m with NAME one of {_one_of(list(keys))}.",
+            )
+        rates[key] = rate
+    return rates
 
 
 def env_database(name: str, default: str) -> dict:

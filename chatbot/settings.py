@@ -19,6 +19,8 @@ from chatbot.environment import (
     env_int,
     env_list,
     env_path,
+    env_rate,
+    env_rates,
     env_redis_url,
     env_str,
     local_secret_key,
@@ -540,3 +542,41 @@ QUEUE_REMINDER_INTERVAL_S = env_int("QUEUE_REMINDER_INTERVAL_S", default=180, mi
 # scores are cosine similarities, seq2seq scores mean token log-probabilities.
 REPLY_RETRIEVAL_MIN_SCORE = env_float("REPLY_RETRIEVAL_MIN_SCORE", default=0.5, minimum=-1.0, maximum=1.0)
 REPLY_SEQ2SEQ_MIN_SCORE = env_float("REPLY_SEQ2SEQ_MIN_SCORE", default=-1.5, maximum=0.0)
+
+# --- Abuse limits on the public doors (issue 13; docs/security.md "Limits") -------
+# Counted in the shared cache (Redis with REDIS_URL) by django-ratelimit, per client
+# address as uvicorn reports it: behind the proxy, X-Forwarded-For from FORWARDED_ALLOW_IPS.
+# Rates are COUNT/PERIOD: "10/m", "600/h", "5/30s".
+
+# POST /api/widget/sessions: per address, and for everyone together (what the addresses let through).
+SESSION_RATE_PER_IP = env_rate("SESSION_RATE_PER_IP", default="10/m")
+SESSION_RATE_GLOBAL = env_rate("SESSION_RATE_GLOBAL", default="1200/m")
+# Visitor websocket frames of one address, all kinds together (resent messages not counted),
+# and the visitor messages among them: new sessions do not bring a new budget.
+WS_RATE_PER_IP = env_rate("WS_RATE_PER_IP", default="600/m")
+WS_MESSAGE_RATE_PER_IP = env_rate("WS_MESSAGE_RATE_PER_IP", default="60/m")
+# Each frame type per visitor ("user_message" is RATE_LIMIT_MESSAGES per RATE_LIMIT_WINDOW_S).
+# The widget stays far below: a ping every 25 s, typing at most every 3 s.
+WS_FRAME_RATE_DEFAULTS = {
+    "identify": "5/m",
+    "feedback": "30/m",
+    "article_feedback": "30/m",
+    "rating": "5/m",
+    "typing": "60/m",
+    "handoff_request": "3/m",
+    "resume": "30/m",
+    "ping": "20/m",
+}
+WS_FRAME_RATES = env_rates("WS_FRAME_RATES", default=WS_FRAME_RATE_DEFAULTS, keys=list(WS_FRAME_RATE_DEFAULTS))
+# Handoff requests of one address, whatever the session: each puts a card on every agent's queue.
+HANDOFF_RATE_PER_IP = env_rate("HANDOFF_RATE_PER_IP", default="10/h")
+# Sessions (visitor and conversations) that never had a message are deleted this long
+# after they were made and their token was last used (celery beat, hourly).
+UNUSED_SESSION_TTL_HOURS = env_int("UNUSED_SESSION_TTL_HOURS", default=24, minimum=1, unit="hours")
+CELERY_BEAT_SCHEDULE["delete-unused-sessions"] = {
+    "task": "chatbot.conversations.tasks.delete_unused_sessions",
+    "schedule": 3600.0,
+}
+# The agents' queue shows at most this many conversations per section, then "N more".
+QUEUE_PAGE_SIZE = env_int("QUEUE_PAGE_SIZE", default=25, minimum=1, maximum=500, unit="conversations")
+# --- End of the abuse limits ---------------------------------------------------------

@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-ENV_READERS = {"env_str", "env_bool", "env_int", "env_float", "env_list", "env_path", "env_database", "env_redis_url"}
+ENV_READERS = {
+    "env_str", "env_bool", "env_int", "env_float", "env_list", "env_path", "env_database", "env_redis_url",
+    "env_rate", "env_rates",
+}  # fmt: skip
 # The only modules that may look at os.environ: the server's settings reader and
 # the inference toolkit's runtime (inference/ cannot use Django settings).
 READERS_OF_THE_ENVIRONMENT = {"chatbot/environment.py", "inference/runtime.py"}

@@ -7,6 +7,8 @@ forwards channel-layer events to the socket.
 import asyncio
 import json
 import logging
+import math
+import time
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -30,6 +32,9 @@ class ChatConsumer(FaultTolerantConsumer, AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.own_client_ids: set[str] = set()
+        # The address the limits count (behind the proxy: X-Forwarded-For, via uvicorn).
+        self.client_host = (self.scope.get("client") or [None])[0]
+        self.refusals: dict[str, tuple[services.RateLimited, float]] = {}  # kind: (refusal, monotonic end)
         await self.accept()
         self.auth_timer = asyncio.create_task(self._close_if_not_authenticated())
 
@@ -91,11 +96,26 @@ class ChatConsumer(FaultTolerantConsumer, AsyncWebsocketConsumer):
             await self.send_error("unknown_type", f"Unknown frame type {kind[:50]!r}.")
             return
         try:
+            if kind != "user_message":  # counted after its resend check (services.receive_visitor_message)
+                await self._check_limits(kind)
             await handler(self, frame)
         except ProtocolError as error:
-            await self.send_error(error.code, error.message, **self._echo(frame))
+            await self.send_error(error.code, error.message, **self._echo(frame), **error.extra)
         except TRANSIENT_ERRORS as exc:
             await self._unavailable(exc, frame)
+
+    async def _check_limits(self, kind: str) -> None:
+        """Every frame type has its limits (services.check_frame). Once refused, the
+        same kind is refused here until its window ends, without asking the cache:
+        a flood then costs no more than reading it."""
+        refusal = self.refusals.get(kind)
+        if refusal is not None and time.monotonic() < refusal[1]:
+            raise services.RateLimited(refusal[0].message, math.ceil(refusal[1] - time.monotonic()), kind)
+        try:
+            await database_sync_to_async(services.check_frame)(kind, self.client_host, self.conversation.visitor_id)
+        except services.RateLimited as error:
+            self.refusals[kind] = (error, time.monotonic() + error.retry_after)
+            raise
 
     async def _unavailable(self, exc: Exception, frame: dict) -> None:
         # A database or Redis fault: an error frame, not a dropped socket (docs/protocol.md).
@@ -153,7 +173,7 @@ class ChatConsumer(FaultTolerantConsumer, AsyncWebsocketConsumer):
         client_msg_id = services.check_client_msg_id(frame.get("client_msg_id"))
         self.own_client_ids.add(str(client_msg_id))
         message, created, status = await database_sync_to_async(services.receive_visitor_message)(
-            self.conversation.pk, self.conversation.visitor_id, text, client_msg_id
+            self.conversation.pk, self.conversation.visitor_id, text, client_msg_id, self.client_host
         )
         await self.send_json(
             {"type": "ack", "client_msg_id": str(client_msg_id), "message_id": message.pk, "seq": message.seq}

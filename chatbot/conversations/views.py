@@ -20,9 +20,24 @@ from chatbot.ops import health
 log = logging.getLogger(__name__)
 
 
+SESSION_REFUSALS = {
+    "address": "Too many new chat sessions from your network; try again in a moment.",
+    "everyone": "The chat is taking too many new sessions right now; try again in a moment.",
+}
+
+
 @csrf_exempt  # called cross-site by the widget; it carries no cookie and creates only a new, empty session
 @require_POST
 def create_session(request: HttpRequest) -> JsonResponse:
+    # REMOTE_ADDR: the client as uvicorn reports it (behind the proxy, from X-Forwarded-For).
+    refusal = services.check_new_session(request.META.get("REMOTE_ADDR"))
+    if refusal is not None:
+        response = JsonResponse(
+            {"error": "rate_limited", "message": SESSION_REFUSALS[refusal.scope], "retry_after": refusal.retry_after},
+            status=429,
+        )
+        response["Retry-After"] = str(refusal.retry_after)
+        return response
     body = {}
     if request.body:
         try:

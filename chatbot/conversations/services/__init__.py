@@ -39,6 +39,7 @@ from chatbot.conversations.services.handoff import (
     hand_off_locked,
     register_agents_online_probe,
 )
+from chatbot.conversations.services.limits import RateLimited, SessionRefusal, check_frame, check_new_session
 from chatbot.conversations.services.messages import (
     append_message,
     check_client_msg_id,
@@ -51,7 +52,7 @@ from chatbot.conversations.services.messages import (
 )
 from chatbot.conversations.services.offline import EMAIL_SAVED_TEXT, find_email, notify_team
 from chatbot.conversations.services.protocol import ProtocolError
-from chatbot.conversations.services.sessions import authenticate, start_session
+from chatbot.conversations.services.sessions import authenticate, delete_unused_sessions, start_session
 
 __all__ = [
     "EMAIL_SAVED_TEXT",
@@ -98,4 +99,9 @@ __all__ = [
     "status_event",
     "visitor_message_answered",
     "rating_recorded",
+    "RateLimited",
+    "SessionRefusal",
+    "check_frame",
+    "check_new_session",
+    "delete_unused_sessions",
 ]

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from chatbot import realtime
 from chatbot.conversations import events
 from chatbot.conversations.models import Conversation, Message
+from chatbot.conversations.services import limits
 from chatbot.conversations.services.protocol import ProtocolError
 
 
@@ -31,14 +32,17 @@ def check_client_msg_id(value: object) -> uuid.UUID:
         raise ProtocolError("invalid_client_msg_id", "client_msg_id must be a UUID.") from None
 
 
-def check_rate_limit(visitor_id: int, client_msg_id: uuid.UUID | None = None) -> None:
-    """At most RATE_LIMIT_MESSAGES in RATE_LIMIT_WINDOW_S per visitor (fixed window, shared cache).
+def check_rate_limit(visitor_id: int, client_msg_id: uuid.UUID | None = None, client_host: str | None = None) -> None:
+    """At most RATE_LIMIT_MESSAGES in RATE_LIMIT_WINDOW_S per visitor (fixed window, shared cache),
+    and the address's budgets (WS_MESSAGE_RATE_PER_IP, WS_RATE_PER_IP) when it is given.
     A client_msg_id counts once: a resend of one that passed (stored or not, e.g. the
     database failed after the check) is not counted again."""
     window = settings.RATE_LIMIT_WINDOW_S
     counted = f"ratelimit:counted:{visitor_id}:{client_msg_id}"
     if client_msg_id is not None and cache.get(counted):
         return
+    if client_host is not None:
+        limits.check_message_from_address(client_host)
     key = f"ratelimit:visitor:{visitor_id}:{int(time.time() // window)}"
     cache.add(key, 0, timeout=window * 2)
     try:
@@ -93,15 +97,16 @@ def record_visitor_message(conversation_id, text: str, client_msg_id: uuid.UUID)
 
 
 def receive_visitor_message(
-    conversation_id, visitor_id: int, text: str, client_msg_id: uuid.UUID
+    conversation_id, visitor_id: int, text: str, client_msg_id: uuid.UUID, client_host: str | None = None
 ) -> tuple[Message, bool, str]:
     """A user_message frame, in one trip to the database thread: a resend gets
-    the stored message back; a new one is rate-limited, then stored.
+    the stored message back; a new one is rate-limited (per visitor and, given
+    `client_host`, per address), then stored.
     Returns (message, created, the conversation's status after it)."""
     existing = Message.objects.filter(conversation_id=conversation_id, client_msg_id=client_msg_id).first()
     if existing is not None:
         return existing, False, ""
-    check_rate_limit(visitor_id, client_msg_id)
+    check_rate_limit(visitor_id, client_msg_id, client_host)
     message, created = record_visitor_message(conversation_id, text, client_msg_id)
     return message, created, message.conversation.status
 

@@ -4,7 +4,8 @@
 class ProtocolError(Exception):
     """A frame the server refuses; `code` is one of the codes of docs/protocol.md."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, **extra) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.extra = extra  # more fields for the error frame (rate_limited: retry_after)

@@ -1151,6 +1151,8 @@
   function onError(frame) {
     emit("error", { code: frame.code, message: frame.message });
     if (frame.code === "unauthorized") return; // the close that follows starts a new session
+    // A refused typing indicator or heartbeat is nothing the visitor did wrong: no message (docs/protocol.md).
+    if (frame.code === "rate_limited" && (frame.frame === "typing" || frame.frame === "ping")) return;
     if (frame.code === "unavailable") {
       // A server fault, not a refusal: keep the message queued and resend it with
       // the same client_msg_id after reconnecting with backoff (docs/protocol.md).
