@@ -63,3 +63,9 @@ def recover_unanswered_messages() -> int:
     from chatbot.conversations import recovery
 
     return len(recovery.requeue_unanswered())
+
+
+@shared_task(queue=Queue.DEFAULT, ignore_result=True)
+def delete_unused_sessions() -> int:
+    """Hourly (celery beat): sessions that never had a message, after UNUSED_SESSION_TTL_HOURS."""
+    return services.delete_unused_sessions()
