@@ -8,11 +8,12 @@ commit; views and the agent consumer only move data in and out.
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.paginator import Paginator
 from django.db import connection, transaction
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
@@ -197,17 +198,31 @@ def correct_intent(message_id: object, agent, intent_name: object) -> Feedback:
 # --- What the dashboard shows ------------------------------------------------
 
 
+QUEUE_SECTIONS = ("waiting", "mine", "colleagues", "bot")
+
+
 @dataclass
 class Queue:
+    """Each section holds one page (QUEUE_PAGE_SIZE) of its conversations; `pages`
+    has Django's Page of each (its paginator's count is the section's total, and
+    has_next() means "N more"), so a flood of handoffs never renders in full."""
+
     waiting: list[Conversation]
     mine: list[Conversation]
     colleagues: list[Conversation]
     bot: list[Conversation]
+    pages: dict = field(default_factory=dict)
+
+    @property
+    def more(self) -> dict[str, int]:
+        """Conversations after the shown page, per section."""
+        return {name: page.paginator.count - page.end_index() for name, page in self.pages.items() if page.has_next()}
 
 
-def queue_for(agent) -> Queue:
+def queue_for(agent, pages: dict[str, object] | None = None) -> Queue:
     """Waiting conversations oldest first, then the agent's own, then other
-    agents', then the bot's live ones (most recent first)."""
+    agents', then the bot's live ones (most recent first). `pages` picks each
+    section's page (1 when missing or not a page number)."""
     # What the visitor said last is what an agent scanning the queue needs.
     last_text = (
         Message.objects.filter(conversation=OuterRef("pk"), sender=Message.Sender.VISITOR)
@@ -215,17 +230,21 @@ def queue_for(agent) -> Queue:
         .values("text")[:1]
     )
     base = Conversation.objects.select_related("visitor", "assigned_agent").annotate(last_text=Subquery(last_text))
-    with_agent = base.filter(status=Status.WITH_AGENT).order_by("-updated_at")
-    return Queue(
-        waiting=list(base.filter(status=Status.WAITING_FOR_AGENT).order_by("waiting_since", "created_at")),
-        mine=list(with_agent.filter(assigned_agent=agent)),
-        colleagues=list(with_agent.exclude(assigned_agent=agent)),
-        bot=list(
-            base.filter(status=Status.BOT, last_seq__gt=0, updated_at__gte=timezone.now() - BOT_LIVE_WINDOW).order_by(
-                "-updated_at"
-            )[:30]
-        ),
-    )
+    with_agent = base.filter(status=Status.WITH_AGENT).order_by("-updated_at", "pk")
+    sections = {
+        "waiting": base.filter(status=Status.WAITING_FOR_AGENT).order_by("waiting_since", "created_at", "pk"),
+        "mine": with_agent.filter(assigned_agent=agent),
+        "colleagues": with_agent.exclude(assigned_agent=agent),
+        "bot": base.filter(
+            status=Status.BOT, last_seq__gt=0, updated_at__gte=timezone.now() - BOT_LIVE_WINDOW
+        ).order_by("-updated_at", "pk")[:30],
+    }
+    pages = pages or {}
+    shown = {
+        name: Paginator(conversations, settings.QUEUE_PAGE_SIZE).get_page(pages.get(name))
+        for name, conversations in sections.items()
+    }
+    return Queue(**{name: list(page.object_list) for name, page in shown.items()}, pages=shown)
 
 
 def transcript(conversation: Conversation) -> list[Message]:

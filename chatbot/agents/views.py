@@ -115,7 +115,7 @@ def _inbox_context(request: HttpRequest) -> dict:
 
 def _page_context(request: HttpRequest) -> dict:
     return {
-        "queue": services.queue_for(request.user),
+        "queue": services.queue_for(request.user, _queue_pages(request)),
         **_inbox_context(request),
         "online": presence.online_agents(),
         "me": events.display_name(request.user),
@@ -142,7 +142,13 @@ def conversation(request: HttpRequest, conversation_id) -> HttpResponse:
 @require_GET
 @agent_required
 def queue(request: HttpRequest) -> HttpResponse:
-    return render(request, "agents/_queue.html", {"queue": services.queue_for(request.user), **_inbox_context(request)})
+    context = {"queue": services.queue_for(request.user, _queue_pages(request)), **_inbox_context(request)}
+    return render(request, "agents/_queue.html", context)
+
+
+def _queue_pages(request: HttpRequest) -> dict[str, str]:
+    """?waiting_page=2 and the like: the page of each queue section to show."""
+    return {name: request.GET.get(f"{name}_page") for name in services.QUEUE_SECTIONS}
 
 
 # --- Actions ----------------------------------------------------------------------

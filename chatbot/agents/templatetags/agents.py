@@ -12,6 +12,13 @@ def queue_item(conversation, kind: str) -> dict:
     return {"c": conversation, "kind": kind}
 
 
+@register.inclusion_tag("agents/_queue_pager.html")
+def queue_pager(queue, section: str) -> dict:
+    """ "N more" after a queue section's page, and the way back to its first page."""
+    page = queue.pages[section]
+    return {"section": section, "page": page, "more": queue.more.get(section, 0)}
+
+
 @register.filter
 def reason_tag(reason: str) -> str:
     """The short form of a handoff reason, for the queue's cards."""

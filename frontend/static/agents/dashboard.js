@@ -642,13 +642,27 @@
 
   const inbox = { view: "", q: "" };
 
+  // The page each queue section shows ("N more" pages through a long one; the server caps each page).
+  const queuePages = {};
+
   function inboxQuery() {
     const params = new URLSearchParams();
     if (inbox.view) params.set("view", inbox.view);
     if (inbox.q) params.set("q", inbox.q);
+    Object.entries(queuePages).forEach(([section, page]) => {
+      if (page > 1) params.set(section + "_page", String(page));
+    });
     const query = params.toString();
     return query ? "?" + query : "";
   }
+
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest("a[data-queue-page]");
+    if (!link || event.metaKey || event.ctrlKey || event.shiftKey || event.button !== 0) return;
+    event.preventDefault();
+    queuePages[link.dataset.queueSection] = Number(link.dataset.queuePage) || 1;
+    refreshQueue();
+  });
 
   document.addEventListener("click", (event) => {
     const link = event.target.closest(".inbox-views a[data-view]");
@@ -669,14 +683,21 @@
   // --- Notifications: a new waiting conversation, or a message in one of mine while hidden ---
 
   let knownWaiting = null;
+  let knownWaitingCount = null;
 
   function notifyOnQueue() {
     const waiting = new Set(Array.from(queueEl.querySelectorAll(".queue-waiting")).map((a) => a.dataset.conversation));
+    const counter = queueEl.querySelector("[data-waiting-count]");
+    const count = counter ? Number(counter.dataset.waitingCount) : 0;
     if (knownWaiting !== null && !inbox.view && !inbox.q) {
+      // A new one may sit past the shown page: a larger count says so too.
       const fresh = Array.from(waiting).filter((id) => !knownWaiting.has(id));
-      if (fresh.length) notify("A visitor is waiting", "New conversation in the queue.");
+      if (fresh.length || count > knownWaitingCount) notify("A visitor is waiting", "New conversation in the queue.");
     }
-    if (!inbox.view && !inbox.q) knownWaiting = waiting;
+    if (!inbox.view && !inbox.q) {
+      knownWaiting = waiting;
+      knownWaitingCount = count;
+    }
   }
 
   function notify(title, body) {
