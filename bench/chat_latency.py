@@ -80,13 +80,13 @@ def prepare_database(env: dict) -> None:
         subprocess.run([sys.executable, "manage.py", *command], cwd=REPO, env=env, check=True)
 
 
-def start_server(env: dict, port: int) -> subprocess.Popen:
+def start_server(env: dict, port: int, within: float = 120) -> subprocess.Popen:
     log = (REPO / "var" / "bench-server.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "manage.py", "serve", "--port", str(port)],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
@@ -99,22 +99,27 @@ def start_server(env: dict, port: int) -> subprocess.Popen:
 
 
 class Visitor:
-    def __init__(self, base: str, index: int, take_over=None) -> None:
+    def __init__(self, base: str, index: int, take_over=None, address: str | None = None) -> None:
         self.base = base
         self.index = index
         self.take_over = take_over  # held visitors: an agent takes the conversation first
+        # The client address the server sees (bench/abuse.py): sent as X-Forwarded-For, which
+        # uvicorn believes from 127.0.0.1 as from the reverse proxy.
+        self.headers = {"X-Forwarded-For": address} if address else {}
         self.sent: dict[str, float] = {}  # client_msg_id -> send time
         self.acked: dict[int, str] = {}  # visitor message id -> client_msg_id
         self.replies: dict[int, list[float]] = {}  # visitor message id -> reply arrival times
 
     async def run(self, interval: float, duration: float, grace: float) -> None:
-        request = urllib.request.Request(self.base + "/api/widget/sessions", data=b"{}", method="POST")
+        request = urllib.request.Request(
+            self.base + "/api/widget/sessions", data=b"{}", method="POST", headers=self.headers
+        )
         session = await asyncio.to_thread(lambda: json.load(urllib.request.urlopen(request)))
         token = session["token"]
         if self.take_over is not None:
             await asyncio.to_thread(self.take_over, session["conversation_id"])
         url = self.base.replace("http", "ws") + "/ws/chat/"
-        async with websockets.connect(url, origin=self.base) as ws:
+        async with websockets.connect(url, origin=self.base, additional_headers=self.headers) as ws:
             await ws.send(json.dumps({"type": "auth", "token": token, "last_seq": 0}))
             receiver = asyncio.create_task(self.receive(ws))
             await asyncio.sleep(random.uniform(0, interval))  # spread the visitors out
@@ -222,17 +227,7 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
 
-    latencies, lost, duplicated, sent = [], 0, 0, 0
-    for visitor in crowd[args.held :]:
-        sent += len(visitor.sent)
-        by_client_id = {cid: mid for mid, cid in visitor.acked.items()}
-        for client_msg_id, sent_at in visitor.sent.items():
-            replies = visitor.replies.get(by_client_id.get(client_msg_id), [])
-            if not replies:
-                lost += 1
-                continue
-            duplicated += len(replies) - 1
-            latencies.append((replies[0] - sent_at) * 1000)
+    latencies, lost, duplicated, sent = reply_latencies(crowd[args.held :])
     print(f"machine: {machine()}")
     print(
         f"setup: {args.visitors} visitors, one message every {args.interval:g} s each, {args.duration:g} s, "
@@ -248,6 +243,22 @@ def main() -> None:
         print(f"replies per second: {len(latencies) / elapsed:.1f}")
     if args.held:
         report_suggestions(crowd[: args.held])
+
+
+def reply_latencies(crowd: list[Visitor]) -> tuple[list[float], int, int, int]:
+    """(reply latencies in ms, lost, duplicated, sent) over the crowd's messages."""
+    latencies, lost, duplicated, sent = [], 0, 0, 0
+    for visitor in crowd:
+        sent += len(visitor.sent)
+        by_client_id = {cid: mid for mid, cid in visitor.acked.items()}
+        for client_msg_id, sent_at in visitor.sent.items():
+            replies = visitor.replies.get(by_client_id.get(client_msg_id), [])
+            if not replies:
+                lost += 1
+                continue
+            duplicated += len(replies) - 1
+            latencies.append((replies[0] - sent_at) * 1000)
+    return latencies, lost, duplicated, sent
 
 
 def agent_taking_over(env: dict):
