@@ -110,12 +110,15 @@ async def flood_frames(port: int, token: str, tally: Tally, until: float) -> Non
         await ws.send(json.dumps({"type": "auth", "token": token}))
 
         async def read() -> None:
-            async for raw in ws:
-                frame = json.loads(raw)
-                if frame["type"] == "error" and frame.get("code") == "rate_limited":
-                    tally.add("frames_refused")
-                elif frame["type"] != "history":
-                    tally.add("frames_answered")
+            try:
+                async for raw in ws:
+                    frame = json.loads(raw)
+                    if frame["type"] == "error" and frame.get("code") == "rate_limited":
+                        tally.add("frames_refused")
+                    elif frame["type"] != "history":
+                        tally.add("frames_answered")
+            except websockets.exceptions.ConnectionClosed:
+                pass  # the server drops a socket that does not answer its pings in time; one() opens another
 
         reader = asyncio.create_task(read())
         n = 0

@@ -32,6 +32,7 @@ class ChatConsumer(FaultTolerantConsumer, AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.own_client_ids: set[str] = set()
+        self.acked_ids: set[str] = set()  # client_msg_ids acked on this socket
         # The address the limits count (behind the proxy: X-Forwarded-For, via uvicorn).
         self.client_host = (self.scope.get("client") or [None])[0]
         self.refusals: dict[str, tuple[services.RateLimited, float]] = {}  # kind: (refusal, monotonic end)
@@ -108,14 +109,18 @@ class ChatConsumer(FaultTolerantConsumer, AsyncWebsocketConsumer):
         """Every frame type has its limits (services.check_frame). Once refused, the
         same kind is refused here until its window ends, without asking the cache:
         a flood then costs no more than reading it."""
-        refusal = self.refusals.get(kind)
-        if refusal is not None and time.monotonic() < refusal[1]:
-            raise services.RateLimited(refusal[0].message, math.ceil(refusal[1] - time.monotonic()), kind)
+        self._refused_before(kind)
         try:
             await database_sync_to_async(services.check_frame)(kind, self.client_host, self.conversation.visitor_id)
         except services.RateLimited as error:
             self.refusals[kind] = (error, time.monotonic() + error.retry_after)
             raise
+
+    def _refused_before(self, kind: str) -> None:
+        """Raise RateLimited while this socket's refusal of `kind` lasts."""
+        refusal = self.refusals.get(kind)
+        if refusal is not None and time.monotonic() < refusal[1]:
+            raise services.RateLimited(refusal[0].message, math.ceil(refusal[1] - time.monotonic()), kind)
 
     async def _unavailable(self, exc: Exception, frame: dict) -> None:
         # A database or Redis fault: an error frame, not a dropped socket (docs/protocol.md).
@@ -171,10 +176,20 @@ class ChatConsumer(FaultTolerantConsumer, AsyncWebsocketConsumer):
     async def on_user_message(self, frame: dict) -> None:
         text = services.check_visitor_text(frame.get("text"))
         client_msg_id = services.check_client_msg_id(frame.get("client_msg_id"))
+        # Refused here, without the database, while this socket's last refusal lasts;
+        # a resend of one acked on this socket still gets its ack (the widget resends
+        # only after reconnecting, before anything new, so never into a refusal).
+        if str(client_msg_id) not in self.acked_ids:
+            self._refused_before("user_message")
         self.own_client_ids.add(str(client_msg_id))
-        message, created, status = await database_sync_to_async(services.receive_visitor_message)(
-            self.conversation.pk, self.conversation.visitor_id, text, client_msg_id, self.client_host
-        )
+        try:
+            message, created, status = await database_sync_to_async(services.receive_visitor_message)(
+                self.conversation.pk, self.conversation.visitor_id, text, client_msg_id, self.client_host
+            )
+        except services.RateLimited as error:
+            self.refusals["user_message"] = (error, time.monotonic() + error.retry_after)
+            raise
+        self.acked_ids.add(str(client_msg_id))
         await self.send_json(
             {"type": "ack", "client_msg_id": str(client_msg_id), "message_id": message.pk, "seq": message.seq}
         )

@@ -141,11 +141,13 @@ async def test_flooding_past_the_rate_limit_is_refused_and_not_stored(visitor, a
         assert (await communicator.receive_json_from())["type"] == "typing"
     client_msg_id = str(uuid.uuid4())
     error = await send_message(communicator, "one too many", client_msg_id)
+    assert 1 <= error.pop("retry_after") <= 60
     assert error == {
         "type": "error",
         "code": "rate_limited",
         "message": "Too many messages; wait a few seconds and try again.",
         "client_msg_id": client_msg_id,
+        "frame": "user_message",
     }
     assert await message_count() == 3
     await assert_still_open(communicator)

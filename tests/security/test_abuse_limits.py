@@ -242,6 +242,9 @@ async def test_messages_are_limited_per_address_and_resends_are_not_counted(
     refusal = (await refusal_after(socket_one))[-1]
     assert refusal["frame"] == "user_message" and refusal["client_msg_id"] == refused_id
     assert await database_sync_to_async(Message.objects.filter(client_msg_id=refused_id).exists)() is False
+    # While refused, a resend of one acked on this socket still gets its ack; new ones do not.
+    assert (await send_message(socket_one, "where is my order?", sent))["type"] == "ack"
+    assert (await send_message(socket_one, "and another"))["code"] == "rate_limited"
     for socket in (socket_one, socket_two):
         await socket.disconnect()
 

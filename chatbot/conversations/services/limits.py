@@ -84,7 +84,7 @@ def check_new_session(host: str | None) -> SessionRefusal | None:
 
 
 def check_frame(kind: str, host: str | None, visitor_id: int | None = None) -> None:
-    """Count one frame of `kind` (not a user_message: see check_message) from this
+    """Count one frame of `kind` (a user_message: check_message_from_address) from this
     address and visitor; raise RateLimited when it is over a limit."""
     address = client_address(host)
     usage = _count("ws-frame:address", address, settings.WS_RATE_PER_IP)

@@ -1,6 +1,7 @@
 """Storing messages: the visitor's (checked, rate-limited, once per client_msg_id)
 and everyone's next seq under the conversation's row lock."""
 
+import math
 import time
 import uuid
 
@@ -51,7 +52,8 @@ def check_rate_limit(visitor_id: int, client_msg_id: uuid.UUID | None = None, cl
         cache.set(key, 1, timeout=window * 2)
         count = 1
     if count > settings.RATE_LIMIT_MESSAGES:
-        raise ProtocolError("rate_limited", "Too many messages; wait a few seconds and try again.")
+        retry_after = max(1, math.ceil(window - time.time() % window))
+        raise limits.RateLimited("Too many messages; wait a few seconds and try again.", retry_after, "user_message")
     if client_msg_id is not None:
         cache.set(counted, 1, timeout=window * 2)
 
