@@ -6,6 +6,7 @@ from .answer import extract_answer
 from .artifact import verify
 from .config import IndexConfig, KnowledgeConfig
 from .evaluation import ask_all, choose_threshold, format_report, report, split_questions
+from .explain import explain_answer
 from .index import Answer, Hit, KnowledgeIndex
 from .passages import Article, Passage, split_article, split_sentences
 from .sources import (
@@ -16,6 +17,7 @@ from .sources import (
     load_questions,
     sanitize_html,
 )
+from .suggest import suggest_articles
 
 __all__ = [
     "Answer",
@@ -29,6 +31,7 @@ __all__ = [
     "Question",
     "ask_all",
     "choose_threshold",
+    "explain_answer",
     "extract_answer",
     "format_report",
     "html_to_markdown",
@@ -39,5 +42,6 @@ __all__ = [
     "split_article",
     "split_questions",
     "split_sentences",
+    "suggest_articles",
     "verify",
 ]
