@@ -2,7 +2,7 @@
 BM25 + dense index, extracted and cited answers, and a score to abstain on.
 Plain Python (no Django); the product's app is chatbot.knowledge."""
 
-from .answer import extract_answer
+from .answer import answer_from_passages, extract_answer
 from .artifact import verify
 from .config import IndexConfig, KnowledgeConfig
 from .evaluation import ask_all, choose_threshold, format_report, report, split_questions
@@ -29,6 +29,7 @@ __all__ = [
     "KnowledgeIndex",
     "Passage",
     "Question",
+    "answer_from_passages",
     "ask_all",
     "choose_threshold",
     "explain_answer",
