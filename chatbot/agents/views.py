@@ -231,7 +231,8 @@ def correct_intent(request: HttpRequest, conversation_id, message_id: int) -> Ht
 
 @require_http_methods(["GET", "POST"])
 def explanation(request: HttpRequest, conversation_id, message_id: int) -> HttpResponse:
-    """Why the bot understood a visitor message as it did. POST asks for it: 200 with it
+    """Why the bot understood a visitor message as it did (and, when it asked the help
+    center, why that answered or declined). POST asks for it: 200 with it
     when cached, else 202 while a task on the inference queue computes it (the result
     comes as an `explanation` frame on the agent socket; GET polls). Agents and staff only."""
     if not explanations.can_view(request.user):
@@ -243,14 +244,14 @@ def explanation(request: HttpRequest, conversation_id, message_id: int) -> HttpR
         return JsonResponse({"error": "not_found", "message": "No such visitor message here."}, status=404)
     if request.method == "POST":
         try:
-            row = explanations.request_explanation(message.pk)
+            why = explanations.request_why(message.pk)
         except explanations.ExplanationRefused as exc:
             return JsonResponse({"error": "nothing_to_explain", "message": str(exc)}, status=409)
     else:
-        row = explanations.cached_explanation(message.pk, message.model_version_id)
-        if row is None:
+        why = explanations.cached_why(message)
+        if why is None:
             return JsonResponse({"error": "not_requested", "message": "Ask for it with POST first."}, status=404)
-    return JsonResponse(explanations.payload(row), status=202 if row.status == Explanation.Status.PENDING else 200)
+    return JsonResponse(explanations.payload(why), status=202 if why.status == Explanation.Status.PENDING else 200)
 
 
 @require_POST
