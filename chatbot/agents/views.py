@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from chatbot.agents import names, presence, services
+from chatbot.agents import help_center, names, presence, services
 from chatbot.agents.models import CannedResponse
 from chatbot.agents.services import AgentActionError
 from chatbot.conversations import events
@@ -259,3 +259,31 @@ def explanation(request: HttpRequest, conversation_id, message_id: int) -> HttpR
 def transfer(request: HttpRequest, conversation_id) -> HttpResponse:
     to = request.POST.get("to")
     return _act(request, conversation_id, lambda: services.transfer(conversation_id, request.user, to), "Transferred.")
+
+
+# --- The help center beside the reply box ------------------------------------------------
+
+
+@require_POST
+@agent_required
+def suggest_articles(request: HttpRequest, conversation_id) -> HttpResponse:
+    """Ask for articles for the conversation's latest visitor message: 202 with its id
+    (they come as an `articles` frame on the agent socket), 200 with none to ask for."""
+    _conversation_or_404(conversation_id)
+    message_id = help_center.latest_visitor_message_id(conversation_id)
+    if message_id is None:
+        return JsonResponse({"message_id": None})
+    from chatbot.agents.tasks import enqueue_article_suggestions
+
+    enqueue_article_suggestions(message_id)
+    return JsonResponse({"message_id": message_id}, status=202)
+
+
+@require_GET
+@agent_required
+def search_articles(request: HttpRequest) -> HttpResponse:
+    try:
+        found = help_center.search_articles(request.GET.get("q"))
+    except help_center.SearchRefused as exc:
+        return JsonResponse({"error": "empty_query", "message": str(exc)}, status=400)
+    return JsonResponse({"articles": found})
