@@ -4,7 +4,7 @@ views; this socket only carries events.
 
 Client frames: {"type": "ping"} (heartbeat), {"type": "open", "conversation_id"},
 {"type": "typing", "on": bool}. Server frames: hello, presence, queue, message,
-prediction, suggestions, explanation, status, typing, pong, opened, error.
+prediction, suggestions, articles, explanation, status, typing, pong, opened, error.
 """
 
 import json
@@ -132,6 +132,10 @@ class AgentConsumer(AsyncWebsocketConsumer):
     async def reply_suggestions(self, event: dict) -> None:
         if event["conversation_id"] == self.opened:
             await self.send_json({**event, "type": "suggestions"})
+
+    async def article_suggestions(self, event: dict) -> None:
+        if event["conversation_id"] == self.opened:
+            await self.send_json({**event, "type": "articles"})
 
     async def message_explanation(self, event: dict) -> None:
         if event["conversation_id"] == self.opened:

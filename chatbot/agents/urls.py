@@ -9,6 +9,7 @@ urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("queue/", views.queue, name="queue"),
+    path("articles/", views.search_articles, name="search_articles"),
     path("c/<uuid:conversation_id>/", views.conversation, name="conversation"),
     path("c/<uuid:conversation_id>/take", views.take, name="take"),
     path("c/<uuid:conversation_id>/hand-back", views.hand_back, name="hand_back"),
@@ -16,6 +17,7 @@ urlpatterns = [
     path("c/<uuid:conversation_id>/transfer", views.transfer, name="transfer"),
     path("c/<uuid:conversation_id>/reply", views.reply, name="reply"),
     path("c/<uuid:conversation_id>/note", views.note, name="note"),
+    path("c/<uuid:conversation_id>/articles", views.suggest_articles, name="suggest_articles"),
     path("c/<uuid:conversation_id>/messages/<int:message_id>/intent", views.correct_intent, name="correct_intent"),
     path("c/<uuid:conversation_id>/messages/<int:message_id>/why", views.explanation, name="explanation"),
 ]

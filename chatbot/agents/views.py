@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from chatbot.agents import names, presence, services
+from chatbot.agents import help_center, names, presence, services
 from chatbot.agents.models import CannedResponse
 from chatbot.agents.services import AgentActionError
 from chatbot.conversations import events
@@ -237,7 +237,8 @@ def correct_intent(request: HttpRequest, conversation_id, message_id: int) -> Ht
 
 @require_http_methods(["GET", "POST"])
 def explanation(request: HttpRequest, conversation_id, message_id: int) -> HttpResponse:
-    """Why the bot understood a visitor message as it did. POST asks for it: 200 with it
+    """Why the bot understood a visitor message as it did (and, when it asked the help
+    center, why that answered or declined). POST asks for it: 200 with it
     when cached, else 202 while a task on the inference queue computes it (the result
     comes as an `explanation` frame on the agent socket; GET polls). Agents and staff only."""
     if not explanations.can_view(request.user):
@@ -249,14 +250,14 @@ def explanation(request: HttpRequest, conversation_id, message_id: int) -> HttpR
         return JsonResponse({"error": "not_found", "message": "No such visitor message here."}, status=404)
     if request.method == "POST":
         try:
-            row = explanations.request_explanation(message.pk)
+            why = explanations.request_why(message.pk)
         except explanations.ExplanationRefused as exc:
             return JsonResponse({"error": "nothing_to_explain", "message": str(exc)}, status=409)
     else:
-        row = explanations.cached_explanation(message.pk, message.model_version_id)
-        if row is None:
+        why = explanations.cached_why(message)
+        if why is None:
             return JsonResponse({"error": "not_requested", "message": "Ask for it with POST first."}, status=404)
-    return JsonResponse(explanations.payload(row), status=202 if row.status == Explanation.Status.PENDING else 200)
+    return JsonResponse(explanations.payload(why), status=202 if why.status == Explanation.Status.PENDING else 200)
 
 
 @require_POST
@@ -264,3 +265,31 @@ def explanation(request: HttpRequest, conversation_id, message_id: int) -> HttpR
 def transfer(request: HttpRequest, conversation_id) -> HttpResponse:
     to = request.POST.get("to")
     return _act(request, conversation_id, lambda: services.transfer(conversation_id, request.user, to), "Transferred.")
+
+
+# --- The help center beside the reply box ------------------------------------------------
+
+
+@require_POST
+@agent_required
+def suggest_articles(request: HttpRequest, conversation_id) -> HttpResponse:
+    """Ask for articles for the conversation's latest visitor message: 202 with its id
+    (they come as an `articles` frame on the agent socket), 200 with none to ask for."""
+    _conversation_or_404(conversation_id)
+    message_id = help_center.latest_visitor_message_id(conversation_id)
+    if message_id is None:
+        return JsonResponse({"message_id": None})
+    from chatbot.agents.tasks import enqueue_article_suggestions
+
+    enqueue_article_suggestions(message_id)
+    return JsonResponse({"message_id": message_id}, status=202)
+
+
+@require_GET
+@agent_required
+def search_articles(request: HttpRequest) -> HttpResponse:
+    try:
+        found = help_center.search_articles(request.GET.get("q"))
+    except help_center.SearchRefused as exc:
+        return JsonResponse({"error": "empty_query", "message": str(exc)}, status=400)
+    return JsonResponse({"articles": found})

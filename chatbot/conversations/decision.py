@@ -36,6 +36,8 @@ class ConversationState:
     queue_reminder_due: bool = False
     # Does the intent have a response to give? (One without asks the knowledge base.)
     intent_has_response: bool = True
+    # Does the intent link to (published) help-center articles? They answer it instead of a text.
+    intent_links_articles: bool = False
     # Did the knowledge base find a passage scoring at or above its threshold?
     knowledge_confident: bool = False
 
@@ -44,6 +46,7 @@ class Action(enum.Enum):
     SILENT = "silent"  # a person is in charge: the bot says nothing
     ANSWER = "answer"  # one of the intent's responses
     ANSWER_FROM_ARTICLE = "article"  # a help-center passage, with its citation
+    ANSWER_WITH_LINKED_ARTICLES = "linked_articles"  # the intent's linked articles, one card each
     FALLBACK = "fallback"  # "could you rephrase?" with a "talk to a human" chip
     WAIT = "wait"  # already in the queue: one short "still in the queue" line
     HAND_OFF = "hand_off"  # to a person, for `reason`
@@ -75,6 +78,8 @@ def decide(
         return Decision(Action.HAND_OFF, 0, HandoffReason.REQUESTED, moves_to_queue=True)
     if state.previous_answer_disliked:
         return Decision(Action.HAND_OFF, 0, HandoffReason.THUMBS_DOWN, moves_to_queue=True)
+    if confident and state.intent_links_articles:
+        return Decision(Action.ANSWER_WITH_LINKED_ARTICLES, 0)
     if confident and state.intent_has_response:
         return Decision(Action.ANSWER, 0)
     if state.knowledge_confident:
@@ -91,4 +96,4 @@ def asks_knowledge(state: ConversationState, prediction: BotPrediction, *, confi
     if state.status != Status.BOT or state.previous_answer_disliked:
         return False  # a person has it or is awaited, or the visitor asked for one
     confident = state.intent_known and not prediction.out_of_scope and prediction.confidence >= confidence_threshold
-    return not (confident and (state.intent_hands_off or state.intent_has_response))
+    return not (confident and (state.intent_hands_off or state.intent_has_response or state.intent_links_articles))

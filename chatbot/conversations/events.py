@@ -43,6 +43,9 @@ def message_frame(message: Message) -> dict:
         if message.answer_source == "article" and message.citation:
             # The passage is the message text; the card adds where it is from.
             frame["citation"] = {"title": message.citation.get("title", ""), "url": message.citation.get("url", "")}
+            linked = message.citation.get("articles") or []
+            if len(linked) > 1:  # an intent linked to several articles: one card each
+                frame["citations"] = [{"title": a.get("title", ""), "url": a.get("url", "")} for a in linked]
     if message.sender == Message.Sender.AGENT and message.author is not None:
         frame["agent_name"] = display_name(message.author)
     return frame

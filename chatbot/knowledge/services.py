@@ -12,9 +12,10 @@ from pathlib import Path, PurePosixPath
 import yaml
 from django.db import transaction
 
-from chatbot.knowledge.models import Article
+from chatbot.knowledge.models import Article, Passage
 from inference.knowledge import Article as IndexArticle
-from inference.knowledge import KnowledgeDataError
+from inference.knowledge import KnowledgeDataError, answer_from_passages
+from inference.knowledge import Passage as IndexPassage
 from inference.knowledge.sources import (
     FAQ_SUFFIXES,
     HTML_SUFFIXES,
@@ -210,3 +211,46 @@ def learning_pairs() -> list[tuple[str, str]]:
     message = apps.get_model("conversations", "Message")  # by name: conversations sits above this app
     rows = message.objects.filter(answer_source="article", helpful=True, reply_to__isnull=False)
     return [(text, citation.get("article_id", "")) for text, citation in rows.values_list("reply_to__text", "citation")]
+
+
+# --- An intent linked to articles (issue 16: "an intent may link to articles instead of a canned text") ---
+
+
+@dataclass(frozen=True)
+class LinkedAnswer:
+    text: str  # the linked passage's most relevant sentences, verbatim
+    citation: dict  # the answering article, with every linked article under "articles"
+
+
+def citation_of(article: Article) -> dict:
+    return {"article_id": article.slug, "title": article.title, "url": article.url}
+
+
+def answer_from_linked_articles(question: str, articles, intent: str = "") -> LinkedAnswer | None:
+    """The answer to an intent that links to articles: the sentences of their passages
+    that fit the visitor's question best, cited; one card per article (the answering
+    one first). None when they have no text (the intent's responses answer then)."""
+    articles = [a for a in articles if a.published]
+    passages = list(
+        Passage.objects.filter(article__in=articles).select_related("article").order_by("article_id", "position")
+    )
+    if not passages:
+        return None
+    rank = {a.pk: i for i, a in enumerate(articles)}
+    passages.sort(key=lambda p: (rank[p.article_id], p.position))
+    search_texts = [
+        IndexPassage(
+            article_id=p.article.slug,
+            title=p.article.title,
+            url=p.article.url,
+            heading=p.heading,
+            text=p.text,
+            keywords=p.article.keywords,
+        ).search_text
+        for p in passages
+    ]
+    row, text = answer_from_passages(question, list(zip(search_texts, [p.text for p in passages], strict=True)))
+    answering = passages[row].article
+    ordered = [answering, *(a for a in articles if a.pk != answering.pk)]
+    citation = {**citation_of(answering), "intent": intent, "articles": [citation_of(a) for a in ordered]}
+    return LinkedAnswer(text=text, citation=citation)

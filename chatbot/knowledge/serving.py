@@ -102,3 +102,46 @@ def warm_up() -> None:
         ask("hello")
     except Exception:
         log.exception("warming up the knowledge index failed")
+
+
+# --- For agents: the index version that answered, asked again (explanations, suggestions) ----
+
+_other_lock = threading.Lock()
+_others: dict[int, object] = {}  # version id -> KnowledgeIndex, the last few versions explained
+KEEP_OTHER_VERSIONS = 2
+
+
+def index_of_version(version_id: int):
+    """The loaded index of one version: the one in service when it is that version, else
+    loaded (checksums verified) and kept for the next explanation. Raises
+    KnowledgeIndexVersion.DoesNotExist or the artifact's error."""
+    loaded = _current
+    if loaded is not None and loaded.version_id == version_id:
+        return loaded.index
+    with _other_lock:
+        if version_id not in _others:
+            from chatbot.knowledge.indexing import knowledge_indexes
+
+            version = KnowledgeIndexVersion.objects.get(pk=version_id)
+            _others[version_id] = knowledge_indexes.load(version.artifact_dir)
+            for old in list(_others)[:-KEEP_OTHER_VERSIONS]:
+                _others.pop(old, None)
+        return _others[version_id]
+
+
+def explain(version_id: int, question: str) -> dict:
+    """Why index version `version_id` answered `question` as it did (inference.knowledge.explain_answer)."""
+    from inference.knowledge import explain_answer
+
+    return explain_answer(index_of_version(version_id), question)
+
+
+def suggest(text: str, k: int = 3) -> tuple[int, list[dict]] | None:
+    """(active index version, the k best articles for `text`) for the agents' dashboard;
+    None without an active index."""
+    from inference.knowledge import suggest_articles
+
+    loaded = current_index()
+    if loaded is None:
+        return None
+    return loaded.version_id, suggest_articles(loaded.index, text, k=k)

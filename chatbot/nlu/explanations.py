@@ -1,7 +1,9 @@
 """Why this answer: the explanation of one visitor message's intent by the model
-version that answered it (inference.intents.explain), computed on the inference
+version that answered it (inference.intents.explain) and, when the bot asked the
+help center, of the knowledge base's answer or abstention by the index version it
+asked (inference.knowledge.explain_answer). Computed by one task on the inference
 queue when an agent or reviewer asks, kept per (message, model version) and
-pushed to the agents when ready. Never on the path of a reply.
+(message, index version), pushed to the agents when ready. Never on the path of a reply.
 
 Only agents and staff see explanations: the visitor's socket has no frame that
 asks for one, and the push goes to the agents' group, never a conversation's.
@@ -9,6 +11,7 @@ asks for one, and the push goes to the agents' group, never a conversation's.
 
 import logging
 import threading
+from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
@@ -19,7 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from chatbot import realtime
-from chatbot.nlu.models import Explanation, ModelVersion, TrainingExample
+from chatbot.nlu.models import Explanation, KnowledgeExplanation, ModelVersion, TrainingExample
 
 log = logging.getLogger(__name__)
 
@@ -44,46 +47,118 @@ def can_view(user) -> bool:
 # --- Asking for one ---------------------------------------------------------------
 
 
+@dataclass
+class Why:
+    """Both parts of one visitor message's explanation; a part is None when the
+    message has none (no intent model answered it, or the help center was not asked)."""
+
+    message_id: int
+    conversation_id: object
+    model_version_id: int | None
+    index_version_id: int | None
+    intent: Explanation | None = None
+    knowledge: KnowledgeExplanation | None = None
+
+    @property
+    def parts(self) -> list:
+        return [row for row in (self.intent, self.knowledge) if row is not None]
+
+    @property
+    def status(self) -> str:
+        statuses = {row.status for row in self.parts}
+        for status in (Explanation.Status.PENDING, Explanation.Status.FAILED):
+            if status in statuses:
+                return status
+        return Explanation.Status.READY
+
+
+def _index_version_id(message) -> int | None:
+    """The index version the bot asked about this message (answered or declined), if any."""
+    Message = apps.get_model("conversations", "Message")
+    return Message.objects.filter(reply_to_id=message.pk).values_list("knowledge_index_id", flat=True).first()
+
+
 def _answered_message(message_id: int):
     Message = apps.get_model("conversations", "Message")
     message = Message.objects.filter(pk=message_id).first()
     if message is None or message.sender != Message.Sender.VISITOR:
         raise ExplanationRefused("Only a visitor's message has an answer to explain.")
-    if message.model_version_id is None:
+    index_version_id = _index_version_id(message)
+    if message.model_version_id is None and index_version_id is None:
         raise ExplanationRefused("No intent model answered this message, so there is nothing to explain.")
-    return message
+    return message, index_version_id
+
+
+def _ask(model, **key):
+    """The row for `key`, created pending, or set pending again when it failed or its
+    task was lost: (row, whether a task must compute it)."""
+    try:
+        with transaction.atomic():
+            row, created = model.objects.get_or_create(**key)
+    except IntegrityError:  # two requests at once: the other one created it
+        row, created = model.objects.get(**key), False
+    retry = row.status == model.Status.FAILED or (
+        row.status == model.Status.PENDING and row.requested_at < timezone.now() - STALE_PENDING
+    )
+    if retry:
+        changed = model.objects.filter(pk=row.pk, status=row.status).update(
+            status=model.Status.PENDING, error="", requested_at=timezone.now()
+        )
+        row.refresh_from_db()
+        retry = bool(changed)
+    return row, created or retry
+
+
+def request_why(message_id: int) -> Why:
+    """The cached explanation of the message (both parts), or pending parts with one
+    task queued for them (once: a second request while they are pending queues
+    nothing, unless the first task was lost). A failed part is tried again."""
+    message, index_version_id = _answered_message(message_id)
+    version_id = message.model_version_id
+    why = Why(message.pk, message.conversation_id, version_id, index_version_id)
+    with transaction.atomic():
+        explain_intent = explain_knowledge = False
+        if version_id is not None:
+            why.intent, explain_intent = _ask(Explanation, message_id=message.pk, model_version_id=version_id)
+        if index_version_id is not None:
+            why.knowledge, explain_knowledge = _ask(
+                KnowledgeExplanation, message_id=message.pk, index_version_id=index_version_id
+            )
+        if explain_intent or explain_knowledge:
+            arguments = (message.pk, version_id if explain_intent else None)
+            if explain_knowledge:
+                arguments += (index_version_id,)
+            transaction.on_commit(lambda: _enqueue(*arguments))
+    return why
 
 
 def request_explanation(message_id: int) -> Explanation:
-    """The cached explanation of the message by the version that answered it, or a
-    pending one with its task queued (once: a second request while it is pending
-    queues nothing, unless the first task was lost). A failed one is tried again."""
-    message = _answered_message(message_id)
-    version_id = message.model_version_id
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                row, created = Explanation.objects.get_or_create(message_id=message.pk, model_version_id=version_id)
-        except IntegrityError:  # two requests at once: the other one created it
-            row, created = Explanation.objects.get(message_id=message.pk, model_version_id=version_id), False
-        retry = row.status == Explanation.Status.FAILED or (
-            row.status == Explanation.Status.PENDING and row.requested_at < timezone.now() - STALE_PENDING
-        )
-        if retry:
-            changed = Explanation.objects.filter(pk=row.pk, status=row.status).update(
-                status=Explanation.Status.PENDING, error="", requested_at=timezone.now()
-            )
-            row.refresh_from_db()
-            retry = bool(changed)
-        if created or retry:
-            transaction.on_commit(lambda: _enqueue(message.pk, version_id))
-    return row
+    """The intent part of request_why (refused for a message no intent model answered)."""
+    why = request_why(message_id)
+    if why.intent is None:
+        raise ExplanationRefused("No intent model answered this message, so there is nothing to explain.")
+    return why.intent
 
 
-def _enqueue(message_id: int, version_id: int) -> None:
+def _enqueue(message_id: int, version_id: int | None, index_version_id: int | None = None) -> None:
     from chatbot.nlu.tasks import explain_message
 
-    explain_message.delay(message_id, version_id)
+    if index_version_id is None:
+        explain_message.delay(message_id, version_id)
+    else:
+        explain_message.delay(message_id, version_id, index_version_id)
+
+
+def cached_why(message) -> Why | None:
+    """What is stored for the message now (None when nobody asked yet)."""
+    why = Why(message.pk, message.conversation_id, message.model_version_id, _index_version_id(message))
+    if why.model_version_id is not None:
+        why.intent = Explanation.objects.filter(message_id=message.pk, model_version_id=why.model_version_id).first()
+    if why.index_version_id is not None:
+        why.knowledge = KnowledgeExplanation.objects.filter(
+            message_id=message.pk, index_version_id=why.index_version_id
+        ).first()
+    return why if why.parts else None
 
 
 def cached_explanation(message_id: int, version_id: int | None) -> Explanation | None:
@@ -95,35 +170,64 @@ def cached_explanation(message_id: int, version_id: int | None) -> Explanation |
 # --- Computing one (the task) --------------------------------------------------------
 
 
-def compute_explanation(message_id: int, version_id: int) -> Explanation | None:
-    """Compute and store the explanation; push it to the agents. Safe to run twice:
-    a ready explanation is not computed again, and of two runs at once only the
-    first to store it pushes."""
+def compute_explanation(message_id: int, version_id: int | None, index_version_id: int | None = None) -> Why | None:
+    """Compute and store the asked parts; push the explanation to the agents. Safe to
+    run twice: a ready part is not computed again, and of two runs at once only the
+    first to store a part pushes."""
     Message = apps.get_model("conversations", "Message")
     message = Message.objects.filter(pk=message_id, sender=Message.Sender.VISITOR).first()
-    version = ModelVersion.objects.filter(pk=version_id).first()
-    if message is None or version is None:
+    if message is None:
         return None
-    row, _ = Explanation.objects.get_or_create(message_id=message_id, model_version_id=version_id)
-    if row.status == Explanation.Status.READY:
-        return row
+    version = ModelVersion.objects.filter(pk=version_id).first() if version_id is not None else None
+    index_known = index_version_id is not None and _index_version_exists(index_version_id)
+    if version is None and not index_known:
+        return None
+    stored = False
+    if version is not None:
+        stored |= _compute(
+            Explanation, {"model_version_id": version.pk}, message, lambda: explain_text(version, message.text)
+        )
+    if index_known:
+        stored |= _compute(
+            KnowledgeExplanation,
+            {"index_version_id": index_version_id},
+            message,
+            lambda: explain_knowledge(index_version_id, message.text),
+        )
+    why = cached_why(message)
+    if stored and why is not None:
+        realtime.push(realtime.AGENTS_GROUP, explanation_event(message.conversation_id, why))
+    return why
+
+
+def _index_version_exists(index_version_id: int) -> bool:
+    return apps.get_model("knowledge", "KnowledgeIndexVersion").objects.filter(pk=index_version_id).exists()
+
+
+def _compute(model, key: dict, message, explain) -> bool:
+    """Compute one part unless it is ready; store it. True when this run stored it."""
+    row, _ = model.objects.get_or_create(message_id=message.pk, **key)
+    if row.status == model.Status.READY:
+        return False
     try:
-        data = explain_text(version, message.text)
+        data = explain()
     except Exception as exc:  # a broken artifact or an empty text: the agent sees why
-        log.exception("explaining message %s with v%s failed", message_id, version_id)
-        status, data, error = Explanation.Status.FAILED, {}, f"{type(exc).__name__}: {exc}"
+        log.exception("explaining message %s (%s) failed", message.pk, key)
+        status, data, error = model.Status.FAILED, {}, f"{type(exc).__name__}: {exc}"
     else:
-        status, error = Explanation.Status.READY, ""
+        status, error = model.Status.READY, ""
     with transaction.atomic():
-        stored = (
-            Explanation.objects.filter(pk=row.pk)
-            .exclude(status=Explanation.Status.READY)
+        return bool(
+            model.objects.filter(pk=row.pk)
+            .exclude(status=model.Status.READY)
             .update(status=status, data=data, error=error, computed_at=timezone.now())
         )
-        row.refresh_from_db()
-        if stored:
-            realtime.push(realtime.AGENTS_GROUP, explanation_event(message.conversation_id, row))
-    return row
+
+
+def explain_knowledge(index_version_id: int, text: str) -> dict:
+    from chatbot.knowledge import serving
+
+    return serving.explain(index_version_id, text)
 
 
 def explain_text(version: ModelVersion, text: str) -> dict:
@@ -212,17 +316,21 @@ def _examples_with_embeddings(version: ModelVersion, predictor):
 # --- What agents are shown ------------------------------------------------------------
 
 
-def payload(row: Explanation) -> dict:
-    """The explanation as the dashboard reads it (JSON)."""
-    body = {
-        "message_id": row.message_id,
-        "model_version": row.model_version_id,
-        "status": row.status,
-    }
-    if row.status == Explanation.Status.READY:
-        body["explanation"] = with_edit_links(row.data)
-    if row.status == Explanation.Status.FAILED:
-        body["error"] = row.error
+def payload(why: Why) -> dict:
+    """The explanation as the dashboard reads it (JSON): the intent part's fields, and
+    `knowledge` when the help center was asked."""
+    body = {"message_id": why.message_id, "model_version": why.model_version_id, "status": why.status}
+    if why.intent is not None and why.intent.status == Explanation.Status.READY:
+        body["explanation"] = with_edit_links(why.intent.data)
+    if why.intent is not None and why.intent.status == Explanation.Status.FAILED:
+        body["error"] = why.intent.error
+    if why.knowledge is not None:
+        part = {"status": why.knowledge.status}
+        if why.knowledge.status == KnowledgeExplanation.Status.READY:
+            part["data"] = why.knowledge.data
+        if why.knowledge.status == KnowledgeExplanation.Status.FAILED:
+            part["error"] = why.knowledge.error
+        body.update(index_version=why.index_version_id, knowledge=part)
     return body
 
 
@@ -237,9 +345,9 @@ def with_edit_links(data: dict) -> dict:
     return {**data, "neighbours": neighbours}
 
 
-def explanation_event(conversation_id, row: Explanation) -> dict:
+def explanation_event(conversation_id, why: Why) -> dict:
     """For agents who opened the conversation (AgentConsumer.message_explanation)."""
-    return {"type": "message.explanation", "conversation_id": str(conversation_id), **payload(row)}
+    return {"type": "message.explanation", "conversation_id": str(conversation_id), **payload(why)}
 
 
 def word_shades(data: dict) -> list[dict]:
@@ -269,10 +377,10 @@ def for_page(message_id: int) -> dict:
     """What an admin page shows (the review inbox item, the message view): the cached
     explanation, else one asked for now (the page reloads until it is ready)."""
     try:
-        row = request_explanation(message_id)
+        why = request_why(message_id)
     except ExplanationRefused as exc:
         return {"refused": str(exc)}
-    context = {"row": row}
-    if row.status == Explanation.Status.READY:
-        context.update(data=with_edit_links(row.data), pieces=word_shades(row.data))
+    context = {"row": why.intent, "status": why.status, "knowledge": why.knowledge}
+    if why.intent is not None and why.intent.status == Explanation.Status.READY:
+        context.update(data=with_edit_links(why.intent.data), pieces=word_shades(why.intent.data))
     return context

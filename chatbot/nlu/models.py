@@ -12,6 +12,14 @@ class Intent(models.Model):
     description = models.CharField(max_length=300, blank=True)
     # Reserved for "talk to a human": predicting it hands off at once.
     handoff = models.BooleanField(default=False)
+    # Help-center articles that answer it instead of a canned text (issue 16): the bot
+    # replies with their citation cards. By name: knowledge sits beside nlu.
+    articles = models.ManyToManyField(
+        "knowledge.Article",
+        blank=True,
+        related_name="intents",
+        help_text="Answer with these articles' citation cards instead of a response text (published ones only).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -123,25 +131,34 @@ class Feedback(models.Model):
         return f"{self.source} on message {self.message_id}"
 
 
-class Explanation(models.Model):
-    """Why one visitor message got its intent ("Why this answer"), as the model
-    version that answered it sees it: computed once by a task on the inference
-    queue, kept per (message, model version)."""
+class ExplanationBase(models.Model):
+    """What every cached explanation has: computed once by a task on the inference
+    queue, then kept."""
 
     class Status(models.TextChoices):
         PENDING = "pending"
         READY = "ready"
         FAILED = "failed"
 
-    # The message model by name: conversations calls into nlu, not the other way round.
-    message = models.ForeignKey("conversations.Message", on_delete=models.CASCADE, related_name="explanations")
-    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="explanations")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    # inference.intents.explain.Explanation.to_dict(), its neighbours with their example ids.
     data = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     requested_at = models.DateTimeField(auto_now_add=True)
     computed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class Explanation(ExplanationBase):
+    """Why one visitor message got its intent ("Why this answer"), as the model
+    version that answered it sees it: computed once by a task on the inference
+    queue, kept per (message, model version)."""
+
+    # The message model by name: conversations calls into nlu, not the other way round.
+    message = models.ForeignKey("conversations.Message", on_delete=models.CASCADE, related_name="explanations")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="explanations")
+    # data: inference.intents.explain.Explanation.to_dict(), its neighbours with their example ids.
 
     class Meta:
         constraints = [
@@ -152,3 +169,27 @@ class Explanation(models.Model):
 
     def __str__(self) -> str:
         return f"explanation of message {self.message_id} by v{self.model_version_id} ({self.status})"
+
+
+class KnowledgeExplanation(ExplanationBase):
+    """Why the knowledge base answered a visitor message, or declined to (the passages
+    weighed, their scores, the threshold, the chosen sentences), as the index version
+    that was asked sees it; kept per (message, index version)."""
+
+    message = models.ForeignKey(
+        "conversations.Message", on_delete=models.CASCADE, related_name="knowledge_explanations"
+    )
+    index_version = models.ForeignKey(
+        "knowledge.KnowledgeIndexVersion", on_delete=models.CASCADE, related_name="explanations"
+    )
+    # data: inference.knowledge.explain_answer().
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "index_version"], name="one_knowledge_explanation_per_message_and_index"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"knowledge explanation of message {self.message_id} by index v{self.index_version_id} ({self.status})"

@@ -19,6 +19,7 @@ def retrain_if_feedback() -> None:
 
 
 @shared_task(queue=Queue.INFERENCE)
-def explain_message(message_id: int, version_id: int) -> None:
-    """Why a visitor message got its intent, by the version that answered it; cached, pushed to the agents."""
-    explanations.compute_explanation(message_id, version_id)
+def explain_message(message_id: int, version_id: int | None, index_version_id: int | None = None) -> None:
+    """Why a visitor message got its intent, by the version that answered it, and its
+    knowledge answer (or abstention), by the index version asked; cached, pushed to the agents."""
+    explanations.compute_explanation(message_id, version_id, index_version_id)

@@ -2,10 +2,11 @@
 BM25 + dense index, extracted and cited answers, and a score to abstain on.
 Plain Python (no Django); the product's app is chatbot.knowledge."""
 
-from .answer import extract_answer
+from .answer import answer_from_passages, extract_answer
 from .artifact import verify
 from .config import IndexConfig, KnowledgeConfig
 from .evaluation import ask_all, choose_threshold, format_report, report, split_questions
+from .explain import explain_answer
 from .index import Answer, Hit, KnowledgeIndex
 from .passages import Article, Passage, split_article, split_sentences
 from .sources import (
@@ -16,6 +17,7 @@ from .sources import (
     load_questions,
     sanitize_html,
 )
+from .suggest import suggest_articles
 
 __all__ = [
     "Answer",
@@ -27,8 +29,10 @@ __all__ = [
     "KnowledgeIndex",
     "Passage",
     "Question",
+    "answer_from_passages",
     "ask_all",
     "choose_threshold",
+    "explain_answer",
     "extract_answer",
     "format_report",
     "html_to_markdown",
@@ -39,5 +43,6 @@ __all__ = [
     "split_article",
     "split_questions",
     "split_sentences",
+    "suggest_articles",
     "verify",
 ]

@@ -3,7 +3,8 @@ sentences, taken verbatim (nothing is generated)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 
 from .passages import split_sentences
 from .text import terms
@@ -33,3 +34,25 @@ def extract_answer(
         chosen.append(s)
         words += n
     return " ".join(chosen)
+
+
+def answer_from_passages(
+    question: str, passages: Sequence[tuple[str, str]], max_sentences: int = 3, max_words: int = 70
+) -> tuple[int, str]:
+    """For an intent linked to a few articles: (row, answer) where row is the passage,
+    of (search text, text) pairs, sharing the most question words weighted by their
+    inverse document frequency among these passages (the first on a tie or when none
+    shares a word), and answer its most relevant sentences (extract_answer)."""
+    if not passages:
+        raise ValueError("no passages to answer from")
+    documents = [set(terms(search_text)) for search_text, _ in passages]
+    n = len(documents)
+
+    def idf(term: str) -> float:
+        df = sum(term in words for words in documents)
+        return math.log1p((n - df + 0.5) / (df + 0.5)) if df else 0.0
+
+    wanted = set(terms(question))
+    scores = [sum(idf(t) for t in words & wanted) for words in documents]
+    row = max(range(n), key=lambda i: (scores[i], -i))
+    return row, extract_answer(passages[row][1], list(wanted), idf, max_sentences, max_words)

@@ -198,3 +198,32 @@ def log_in_agent(context, server: str):
     page.click("button[type=submit]")
     page.wait_for_selector("#connection-dot.live")  # online: the visitor will be told a person is coming
     return page
+
+
+# --- The demo help center's knowledge index (widget, dashboard and explanation tests) ---------
+
+
+@pytest.fixture(scope="session")
+def demo_index_dir(tmp_path_factory):
+    """The demo help center's index, its threshold chosen as a build in the product chooses it."""
+    from inference.knowledge import (
+        KnowledgeIndex,
+        ask_all,
+        choose_threshold,
+        load_articles,
+        load_questions,
+        split_questions,
+    )
+    from tests.knowledge.conftest import DEV_SET, HELP_CENTER
+
+    index = KnowledgeIndex.build(load_articles(HELP_CENTER))
+    validation, _ = split_questions(load_questions(DEV_SET))
+    index.with_threshold(*choose_threshold(ask_all(index, validation)))
+    return index.save(tmp_path_factory.mktemp("kb") / "demo-index")
+
+
+def serve_index(artifact_dir):
+    """Make the index in `artifact_dir` the active (served) knowledge index version."""
+    from chatbot.knowledge.models import KnowledgeIndexVersion
+
+    return KnowledgeIndexVersion.objects.create(status="ready", is_active=True, artifact_dir=str(artifact_dir))

@@ -79,3 +79,62 @@ def test_agent_sees_why_the_bot_understood_a_message(live_server_url, browser, c
     expect(panel).to_be_hidden()
     box.locator(".why-toggle").click()
     expect(panel.locator(".why-neighbours li")).to_have_count(3)
+
+
+KNOWLEDGE_QUESTION = "how do I clean the <i>cutting board</i>"  # no intent covers it; the product-care article does
+
+
+def test_agent_sees_why_the_help_center_answered(start_server, demo_index_dir, browser, context, agent, settings):
+    """The same "Why?" on a knowledge answer: the passages weighed with their BM25, dense
+    and fused scores, the abstention score against the threshold, the chosen sentences
+    and the index version."""
+    from tests.browser.conftest import serve_index
+
+    settings.KNOWLEDGE_AUTO_REBUILD = False
+    version = serve_index(demo_index_dir)
+    live = start_server(KNOWLEDGE_AUTO_REBUILD="0")
+    visitor_context = browser.new_context(viewport={"width": 1000, "height": 800})
+    try:
+        widget = visitor_context.new_page()
+        widget.set_default_timeout(20_000)
+        widget.goto(live.url + "/")
+        widget.wait_for_function("window.ChatWidget && document.querySelector('chat-widget')")
+        widget.locator("chat-widget .launcher").click()
+        expect(widget.locator("chat-widget .root")).to_have_attribute("data-connection", "online")
+        widget.locator("chat-widget textarea").fill(KNOWLEDGE_QUESTION)
+        widget.locator("chat-widget textarea").press("Enter")
+        expect(widget.locator("chat-widget .log .msg.bot .kb-card")).to_have_count(1, timeout=180_000)
+        message = wait_for(lambda: Message.objects.filter(text=KNOWLEDGE_QUESTION, bot_reply__isnull=False).first())
+        assert message.bot_reply.knowledge_index_id == version.pk
+        # The visitor's page has no "Why?" and no scores.
+        assert widget.locator("chat-widget .why, chat-widget .why-toggle").count() == 0
+    finally:
+        visitor_context.close()
+
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(live.url + "/agent/login/")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", "pw-alice")
+    page.click("button[type=submit]")
+    page.wait_for_selector("#connection-dot.live")
+    page.goto(f"{live.url}/agent/c/{message.conversation_id}/")
+    page.wait_for_selector("#connection-dot.live")
+
+    box = page.locator(f'.msg[data-message-id="{message.pk}"]')
+    box.locator(".why-toggle").click()
+    panel = box.locator(".why")
+    expect(panel).to_have_attribute("data-state", "ready", timeout=180_000)
+    knowledge = panel.locator(".why-knowledge")
+    expect(knowledge.locator(".why-kb-rule")).to_contain_text("answered from “Product manuals and care instructions”")
+    expect(knowledge.locator(".why-kb-rule")).to_contain_text("against threshold")
+    expect(knowledge.locator(".why-kb-rule")).to_contain_text(f"v{version.pk}")
+    rows = knowledge.locator(".why-kb-passages tr:not(:first-child)")
+    assert rows.count() >= 3
+    expect(knowledge.locator(".why-kb-passages tr.chosen")).to_have_count(1)
+    expect(knowledge.locator(".why-kb-passages tr.chosen")).to_contain_text("Product manuals and care instructions")
+    for column in (2, 3, 4):  # BM25, dense, fused as numbers
+        float(rows.first.locator("td").nth(column).text_content())
+    expect(knowledge.locator(".why-kb-sentences li").first).to_contain_text("board")
+    panel.scroll_into_view_if_needed()
+    screenshot(page, "explain-knowledge")

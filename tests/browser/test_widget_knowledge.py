@@ -6,9 +6,7 @@ article title and URL render as text and no link."""
 import pytest
 from playwright.sync_api import Page, expect
 
-from chatbot.knowledge.models import KnowledgeIndexVersion
-from tests.browser.conftest import Widget, eventually, screenshot
-from tests.knowledge.conftest import DEV_SET, HELP_CENTER
+from tests.browser.conftest import Widget, eventually, screenshot, serve_index
 
 pytestmark = pytest.mark.browser
 
@@ -16,24 +14,6 @@ COVERED = "how do I clean the cutting board"  # no intent covers it; the product
 ARTICLE_URL = "https://northwind.example/help/product-care"
 NOT_COVERED = "are you hiring"
 HOSTILE_TITLE = '<img src=x onerror="window.__xss=1">Gift <b>wrapping</b>'
-
-
-@pytest.fixture(scope="session")
-def demo_index_dir(tmp_path_factory):
-    """The demo help center's index, its threshold chosen as a build in the product chooses it."""
-    from inference.knowledge import (
-        KnowledgeIndex,
-        ask_all,
-        choose_threshold,
-        load_articles,
-        load_questions,
-        split_questions,
-    )
-
-    index = KnowledgeIndex.build(load_articles(HELP_CENTER))
-    validation, _ = split_questions(load_questions(DEV_SET))
-    index.with_threshold(*choose_threshold(ask_all(index, validation)))
-    return index.save(tmp_path_factory.mktemp("kb") / "demo-index")
 
 
 @pytest.fixture(scope="session")
@@ -49,10 +29,6 @@ def hostile_index_dir(tmp_path_factory):
     index = KnowledgeIndex.build([hostile], KnowledgeConfig(min_words=5, max_words=60))
     index.with_threshold(-1e9, "answers everything (test)")  # every question gets the hostile article
     return index.save(tmp_path_factory.mktemp("kb") / "hostile-index")
-
-
-def serve_index(artifact_dir) -> KnowledgeIndexVersion:
-    return KnowledgeIndexVersion.objects.create(status="ready", is_active=True, artifact_dir=str(artifact_dir))
 
 
 def test_a_question_no_intent_covers_is_answered_from_the_help_center_with_its_citation(

@@ -17,12 +17,14 @@ from chatbot.conversations.models import AnswerSource, Conversation, HandoffReas
 from chatbot.conversations.services.handoff import HANDOFF_TEXT, NO_AGENT_TEXT, any_agent_online, hand_off_locked
 from chatbot.conversations.services.messages import append_message, lock_conversation
 from chatbot.conversations.services.offline import find_email, leave_email_locked, waits_offline
+from chatbot.knowledge.services import answer_from_linked_articles
 from chatbot.nlu.models import Feedback, Intent, Response
 
 FALLBACK_TEXT = "Sorry, I didn't quite get that. Could you rephrase it, or would you like to talk to a person?"
 WAITING_TEXT = "You're still in the queue. Someone from our team will reply here."
 OFFLINE_THANKS_TEXT = "You're still in the queue. We have your email address and will get back to you."
 TALK_TO_HUMAN = "Talk to a human"
+ANSWERS = (Action.ANSWER, Action.ANSWER_FROM_ARTICLE, Action.ANSWER_WITH_LINKED_ARTICLES)
 
 # Sent (with `message_id`) once the inference task has dealt with a visitor message,
 # whoever is in charge; the agents app asks for reply suggestions on it.
@@ -61,6 +63,7 @@ def answer_visitor_message(message_id: int, prediction: BotPrediction, ask_knowl
             queue_reminder_due=conversation.status == Conversation.Status.WAITING_FOR_AGENT
             and _queue_reminder_due(message),
             intent_has_response=intent is not None and intent.responses.exists(),
+            intent_links_articles=intent is not None and intent.articles.filter(published=True).exists(),
         )
         knowledge = None
         if ask_knowledge is not None and asks_knowledge(
@@ -86,8 +89,17 @@ def answer_visitor_message(message_id: int, prediction: BotPrediction, ask_knowl
                 source=Feedback.Source.FALLBACK,
                 defaults={"predicted_intent": prediction.intent, "confidence": prediction.confidence},
             )
+        linked = None
+        if decision.action is Action.ANSWER_WITH_LINKED_ARTICLES:
+            linked = answer_from_linked_articles(
+                message.text, intent.articles.filter(published=True).order_by("title"), intent=intent.name
+            )
+            if linked is None:  # the articles have no text: the intent's responses, as before
+                decision = dataclasses.replace(decision, action=Action.ANSWER)
         if decision.action is Action.ANSWER_FROM_ARTICLE:
             text, quick_replies = knowledge.text, []
+        elif linked is not None:
+            text, quick_replies = linked.text, []
         else:
             text, quick_replies = _reply_text(decision.action, conversation, intent, message.seq)
         conversation.fallback_streak = decision.fallback_streak
@@ -99,7 +111,7 @@ def answer_visitor_message(message_id: int, prediction: BotPrediction, ask_knowl
             conversation,
             # The queue reminder is a system line: no thumbs, no chips.
             sender=Message.Sender.SYSTEM if decision.action is Action.WAIT else Message.Sender.BOT,
-            answer=decision.action in (Action.ANSWER, Action.ANSWER_FROM_ARTICLE) and text != FALLBACK_TEXT,
+            answer=decision.action in ANSWERS and text != FALLBACK_TEXT,
             reply_to_id=message_id,
             intent=prediction.intent,
             confidence=prediction.confidence,
@@ -107,7 +119,7 @@ def answer_visitor_message(message_id: int, prediction: BotPrediction, ask_knowl
             model_version_id=prediction.model_version_id,
             text=text,
             quick_replies=quick_replies,
-            **_answer_source(decision, prediction, knowledge),
+            **_answer_source(decision, prediction, knowledge, linked),
         )
         realtime.push(realtime.conversation_group(conversation.pk), events.message_event(reply))
         if decision.moves_to_queue:
@@ -118,10 +130,18 @@ def answer_visitor_message(message_id: int, prediction: BotPrediction, ask_knowl
     return reply
 
 
-def _answer_source(decision, prediction: BotPrediction, knowledge) -> dict:
-    """Where the answer came from, its score and the index version (issue 16)."""
+def _answer_source(decision, prediction: BotPrediction, knowledge, linked=None) -> dict:
+    """Where the answer came from, its score and the index version (issue 16). An
+    intent answered with its linked articles is an article answer (card, "Was this
+    helpful?") scored by the intent's confidence, with no index version."""
     action = decision.action
-    if action is Action.ANSWER or decision.reason == HandoffReason.REQUESTED:
+    if linked is not None:
+        fields = {
+            "answer_source": AnswerSource.ARTICLE,
+            "answer_score": prediction.confidence,
+            "citation": linked.citation,
+        }
+    elif action is Action.ANSWER or decision.reason == HandoffReason.REQUESTED:
         fields = {"answer_source": AnswerSource.INTENT, "answer_score": prediction.confidence}
     elif action is Action.ANSWER_FROM_ARTICLE:
         fields = {"answer_source": AnswerSource.ARTICLE, "citation": knowledge.citation}

@@ -103,6 +103,8 @@ class IntentAdmin(admin.ModelAdmin):
     search_fields = ["name", "description", "examples__text"]
     list_filter = ["handoff", "examples__source"]
     inlines = [ResponseInline, TrainingExampleInline]
+    # An intent may answer with help-center articles instead of a response text (issue 16).
+    autocomplete_fields = ["articles"]
     change_list_template = "admin/nlu/intent/change_list.html"
 
     def get_queryset(self, request):

@@ -268,16 +268,23 @@
   }
 
   function renderWhy(panel, body) {
-    if (body.status === "failed") {
+    if (body.status === "pending") return;
+    const knowledge = body.knowledge;
+    if (!body.explanation && !(knowledge && knowledge.data)) {
       panel.dataset.state = "error";
-      panel.replaceChildren(el("p", "muted", "Could not explain it: " + (body.error || "unknown error")));
+      const reason = body.error || (knowledge && knowledge.error) || "unknown error";
+      panel.replaceChildren(el("p", "muted", "Could not explain it: " + reason));
       return;
     }
-    if (body.status !== "ready") return;
-    const data = body.explanation;
     panel.dataset.state = "ready";
     panel.replaceChildren();
+    if (body.explanation) renderIntentWhy(panel, body.explanation, body);
+    else if (body.error) panel.append(el("p", "muted", "Could not explain the intent: " + body.error));
+    if (knowledge && knowledge.data) renderKnowledgeWhy(panel, knowledge.data, body.index_version);
+    else if (knowledge && knowledge.error) panel.append(el("p", "muted", "Could not explain the help center's answer: " + knowledge.error));
+  }
 
+  function renderIntentWhy(panel, data, body) {
     // The visitor's words, each shaded by how much the intent's probability falls without it.
     const text = el("p", "why-text");
     const strongest = Math.max(1e-9, ...data.words.map((w) => Math.abs(w.weight)));
@@ -325,6 +332,43 @@
     panel.append(el("h3", "", "Words that drove it"), text, legend, rule);
     if (data.runners_up.length) panel.append(el("h3", "", "Runners-up"), runners);
     if (data.neighbours.length) panel.append(el("h3", "", "Nearest training examples"), nearest);
+  }
+
+  // The help center's part: the passages weighed with their BM25, dense and fused scores,
+  // the abstention score against the threshold, the chosen sentences, the index version.
+  function renderKnowledgeWhy(panel, data, indexVersion) {
+    const box = el("div", "why-knowledge");
+    const score = data.score === null ? "none" : data.score.toFixed(3);
+    const rule = el("dl", "why-rule why-kb-rule");
+    const decision = data.answered ? "answered from “" + data.chosen.title + "”" : "declined: the best passage scored below the threshold";
+    const parts = data.score_rule;
+    [
+      ["Decision", decision],
+      ["Rule", "score " + score + " against threshold " + data.threshold.toFixed(3) + (data.answered ? " → answered" : " → declined")],
+      ["Score", parts.base + " " + (parts.base_value === null ? "–" : parts.base_value.toFixed(3)) + " + " + parts.margin_weight +
+        " × margin " + parts.margin.toFixed(3)],
+      ["Threshold", data.threshold_rule],
+      ["Index", "v" + indexVersion + " · " + String(data.index_id || "").slice(0, 12)],
+    ].forEach(([term, value]) => rule.append(el("dt", "", term), el("dd", "", value)));
+    box.append(el("h3", "", "Help center"), rule);
+    if (data.chosen && data.chosen.sentences.length) {
+      const sentences = el("ol", "why-kb-sentences");
+      data.chosen.sentences.forEach((sentence) => sentences.append(el("li", "", sentence)));
+      box.append(el("h3", "", "Chosen sentences"), sentences);
+    }
+    const table = el("table", "why-kb-passages");
+    const head = el("tr");
+    ["#", "passage", "BM25", "dense", "fused"].forEach((name) => head.append(el("th", "", name)));
+    table.append(head);
+    data.passages.forEach((p) => {
+      const row = el("tr", p.chosen ? "chosen" : "");
+      const cell = el("td", "why-kb-passage");
+      cell.append(el("b", "", p.title + (p.heading ? " › " + p.heading : "")), el("div", "muted", p.text));
+      row.append(el("td", "", String(p.rank)), cell, el("td", "num", p.bm25.toFixed(3)), el("td", "num", p.dense.toFixed(3)), el("td", "num", p.fused.toFixed(3)));
+      table.append(row);
+    });
+    box.append(el("h3", "", "Passages considered"), table);
+    panel.append(box);
   }
 
   document.addEventListener("click", (event) => {
@@ -396,6 +440,7 @@
         break;
       case "message":
         if (frame.conversation_id === opened) appendMessage(frame.message);
+        if (frame.conversation_id === opened && frame.message.sender === "visitor") scheduleArticles();
         notifyOnMessage(frame);
         if (frame.message.sender === "visitor") showVisitorTyping(false);
         break;
@@ -411,6 +456,12 @@
       }
       case "suggestions":
         if (frame.conversation_id === opened) showSuggestions(frame);
+        break;
+      case "articles":
+        if (frame.conversation_id === opened) showSuggestedArticles(frame);
+        break;
+      case "opened":
+        if (frame.conversation_id === opened) scheduleArticles();
         break;
       case "status":
         if (frame.conversation_id === opened) openConversation(opened, false);
@@ -459,6 +510,95 @@
     form.elements.suggestion_event_id.value = button.dataset.eventId;
     form.elements.suggestion_inserted.value = "1";
     textarea.focus();
+  });
+
+  // --- The help center: suggested articles, search, one click inserts title + link -----------
+  // Suggestions are asked for when the conversation is opened on the socket and on each
+  // new visitor message; a task on the inference queue finds them and they come back as
+  // an "articles" frame. Search asks the server directly. Text goes in as textContent.
+
+  async function askForArticles() {
+    const id = openedId();
+    if (!id || !document.getElementById("article-suggestions")) return;
+    try {
+      await fetch("/agent/c/" + id + "/articles", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
+      });
+    } catch (error) {
+      /* no suggestions: the search box still works */
+    }
+  }
+  const scheduleArticles = debounce(askForArticles, 300);
+
+  function articleItem(article) {
+    const item = el("div", "article-item");
+    item.dataset.articleId = article.article_id;
+    const title = el("div", "article-title", article.title);
+    item.append(title);
+    if (article.heading) item.append(el("div", "article-heading muted", article.heading));
+    if (article.snippet) item.append(el("p", "article-snippet", article.snippet));
+    const bar = el("div", "article-bar");
+    const insert = el("button", "btn btn-small article-insert", "Insert link");
+    insert.type = "button";
+    insert.dataset.title = article.title;
+    insert.dataset.url = article.url || "";
+    bar.append(insert);
+    if (/^https?:\/\//.test(article.url || "")) {
+      const open = el("a", "article-open", "open");
+      open.href = article.url;
+      open.target = "_blank";
+      open.rel = "noopener noreferrer";
+      bar.append(open);
+    }
+    item.append(bar);
+    return item;
+  }
+
+  function showArticles(box, articles, empty) {
+    box.replaceChildren();
+    if (!articles.length) box.append(el("p", "muted", empty));
+    articles.forEach((article) => box.append(articleItem(article)));
+  }
+
+  function showSuggestedArticles(frame) {
+    const box = document.getElementById("article-suggestions");
+    if (!box || Number(frame.message_id) < Number(box.dataset.messageId || 0)) return;
+    box.dataset.messageId = String(frame.message_id);
+    showArticles(box, frame.articles || [], "No article fits the visitor's last message.");
+  }
+
+  document.addEventListener("submit", async (event) => {
+    const form = event.target;
+    if (form.id !== "article-search") return;
+    event.preventDefault();
+    const results = document.getElementById("article-results");
+    const query = form.elements.q.value.trim();
+    if (!query) return;
+    const response = await fetch(form.action + "?q=" + encodeURIComponent(query), {
+      credentials: "same-origin",
+      headers: { Accept: "application/json" },
+    });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) return toast(body.message || "Search did not work.");
+    showArticles(results, body.articles || [], "No article matches “" + query + "”.");
+  });
+
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest(".article-insert");
+    if (!button) return;
+    const textarea = document.getElementById("composer-text");
+    if (!textarea) return toast("This conversation is closed.");
+    const link = button.dataset.title + (button.dataset.url ? " — " + button.dataset.url : "");
+    const start = textarea.selectionStart ?? textarea.value.length;
+    const end = textarea.selectionEnd ?? start;
+    const before = textarea.value.slice(0, start);
+    const spacer = before && !/\s$/.test(before) ? " " : "";
+    textarea.value = before + spacer + link + textarea.value.slice(end);
+    const at = (before + spacer + link).length;
+    textarea.focus();
+    textarea.setSelectionRange(at, at);
   });
 
   // --- Forms: posted with fetch, CSRF in a header ------------------------------------------

@@ -564,7 +564,7 @@
       { class: cls, "data-seq": m.seq, "data-key": m.seq ? "s" + m.seq : "c" + m.client_msg_id, "data-sender": m.sender + ":" + (m.agent_name || "") },
       h("div", { class: "name" + (m.sender === "visitor" ? " sr" : ""), text: senderName(m) }),
       h("div", { class: "bubble" }, m.sender === "visitor" ? m.text : withLinks(m.text)),
-      citationCard(m),
+      citationCards(m),
       foot,
       pending ? null : helpfulQuestion(m)
     );
@@ -599,10 +599,21 @@
     }
   }
 
-  function citationCard(m) {
-    if (m.sender !== "bot" || m.source !== "article" || !m.citation || typeof m.citation !== "object") return null;
-    var url = safeArticleUrl(m.citation.url);
-    var title = String(m.citation.title || "");
+  function citationCards(m) {
+    // One card per article: a knowledge answer cites one, an intent linked to
+    // articles may cite several (`citations`); `citation` is the first.
+    if (m.sender !== "bot" || m.source !== "article") return null;
+    var list = Array.isArray(m.citations) && m.citations.length ? m.citations : [m.citation];
+    var cards = list.filter(function (c) { return c && typeof c === "object"; }).map(citationCard);
+    if (!cards.length) return null;
+    var box = document.createDocumentFragment();
+    cards.forEach(function (card) { box.append(card); });
+    return box;
+  }
+
+  function citationCard(citation) {
+    var url = safeArticleUrl(citation.url);
+    var title = String(citation.title || "");
     return h(
       "div",
       { class: "kb-card", "data-citation": "" },
