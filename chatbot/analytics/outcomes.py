@@ -18,6 +18,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from chatbot.analytics import cache as report_cache
+from chatbot.analytics import rollup
 from chatbot.analytics.models import ConversationOutcome, Outcome
 from chatbot.conversations.models import Conversation, Message
 from chatbot.nlu.models import Feedback
@@ -218,6 +219,7 @@ def finalise_due(now: datetime | None = None, limit: int | None = None) -> int:
         if stored == 0:  # all locked by someone else: the next run takes them
             break
     done += finalise(stale_ratings(now), now)
+    rollup.refresh()  # so the next report reads the new outcomes summed already
     return done
 
 

@@ -8,16 +8,17 @@ whose first visitor message falls in the range, through one partial index.
 import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Aggregate, Count, FloatField, Q, Sum
-from django.db.models.functions import TruncHour
+from django.db.models import Aggregate, Count, F, FloatField, Q, Sum
+from django.db.models.functions import Coalesce, TruncHour
 
-from chatbot.analytics.models import COUNTED, ConversationOutcome, Outcome, UnansweredMessage
+from chatbot.analytics import rollup
+from chatbot.analytics.models import COUNTED, ConversationOutcome, Outcome, OutcomeHour, UnansweredMessage
 from chatbot.conversations.models import Message
 from chatbot.nlu.models import Feedback
 
@@ -142,30 +143,68 @@ def _rates(t: dict) -> dict:
     }
 
 
+_SUMS = {
+    "n": Sum("conversations"),
+    "bot_answers": Sum("bot_answers"),
+    "fallbacks": Sum("fallbacks"),
+    "rated": Coalesce(Sum("conversations", filter=Q(csat__isnull=False)), 0),
+    "csat_sum": Sum(F("csat") * F("conversations")),
+}
+
+
+def _direct_sums() -> dict:
+    return {
+        "n": Count("*"),
+        "bot_answers": Sum("bot_answers"),
+        "fallbacks": Sum("fallbacks"),
+        "rated": Count("csat"),
+        "csat_sum": Sum("csat"),
+    }
+
+
+def whole_hour_zone(period: Period) -> bool:
+    """Whether every UTC hour of the range is a whole hour of the site's time zone
+    (not so in India or Newfoundland): then hourly rollup rows add up to its days."""
+    start, end = (b.astimezone(UTC) for b in period.bounds())
+    if start.minute or end.minute:
+        return False
+    zone = site_zone()
+    hours = int((end - start).total_seconds()) // 3600
+    return not any((start + timedelta(hours=i)).astimezone(zone).minute for i in range(hours))
+
+
 class Snapshot:
     """A period's final outcomes, read once: every outcome table of the page is
-    derived from these few grouped queries (index-only scans on PostgreSQL)."""
+    derived from these few grouped queries. On PostgreSQL they read the hourly
+    rollup (chatbot/analytics/rollup.py) when the site's hours are whole UTC hours,
+    else (and with `direct=True`) the outcomes themselves; both give the same rows."""
 
-    def __init__(self, period: Period) -> None:
+    def __init__(self, period: Period, *, direct: bool = False) -> None:
         self.period = period
         self.qs = outcomes_in(period)
+        self.from_rollup = not direct and rollup.enabled() and whole_hour_zone(period)
+        if self.from_rollup:
+            rollup.refresh()  # hours whose outcomes changed since the last run
+            start, end = period.bounds()
+            self.rollup = OutcomeHour.objects.filter(hour__gte=start, hour__lt=end)
 
     @cached_property
     def hourly(self) -> list[dict]:
         """Per hour of the site's time zone, model version and outcome."""
+        zone = site_zone()
+        if self.from_rollup:
+            # UTC hours, each one hour of the site's zone (two of them are 01:00 on the
+            # night the clocks go back, as in the direct read's truncation).
+            result = list(self.rollup.values("hour", "model_version", "outcome").annotate(**_SUMS).order_by())
+            for r in result:
+                r["at"] = r.pop("hour").astimezone(zone)
+            return result
         rows = (
-            self.qs.annotate(at=TruncHour("started_at", tzinfo=site_zone()))
+            self.qs.annotate(at=TruncHour("started_at", tzinfo=zone))
             .values("at", "model_version", "outcome")
-            .annotate(
-                n=Count("*"),
-                bot_answers=Sum("bot_answers"),
-                fallbacks=Sum("fallbacks"),
-                rated=Count("csat"),
-                csat_sum=Sum("csat"),
-            )
+            .annotate(**_direct_sums())
             .order_by()
         )
-        zone = site_zone()
         with transaction.atomic():
             if connection.vendor == "postgresql":
                 # ~64k index entries for 30 days sort in memory instead of on disk.
@@ -179,20 +218,19 @@ class Snapshot:
     @cached_property
     def breakdown(self) -> list[dict]:
         """Per outcome, handoff reason, CSAT score and agent (no time)."""
-        return list(self.qs.values("outcome", "handoff_reason", "csat", "agent").annotate(n=Count("*")).order_by())
+        if self.from_rollup:
+            rows = self.rollup.values("outcome", "handoff_reason", "csat", "agent").annotate(n=Sum("conversations"))
+        else:
+            rows = self.qs.values("outcome", "handoff_reason", "csat", "agent").annotate(n=Count("*"))
+        return list(rows.order_by())
 
     def total(self) -> dict:
         tally = _tally()
         if "hourly" in self.__dict__:  # already read: no need for another query
             rows = self.hourly
         else:  # the previous period's headline figures need no time axis
-            rows = self.qs.values("outcome").annotate(
-                n=Count("*"),
-                bot_answers=Sum("bot_answers"),
-                fallbacks=Sum("fallbacks"),
-                rated=Count("csat"),
-                csat_sum=Sum("csat"),
-            )
+            source = self.rollup if self.from_rollup else self.qs
+            rows = source.values("outcome").annotate(**(_SUMS if self.from_rollup else _direct_sums())).order_by()
         for r in rows:
             _add(tally, r)
         return _rates(tally)
