@@ -12,7 +12,7 @@ outcomes; the outcome task calls it after each run and a report before it reads.
 SQLite has no such trigger: there the reports read the outcomes directly.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 
@@ -29,13 +29,13 @@ CREATE OR REPLACE FUNCTION analytics_note_stale_hours() RETURNS trigger LANGUAGE
 BEGIN
     IF TG_OP = 'INSERT' THEN
         INSERT INTO analytics_stalehour (hour)
-        SELECT DISTINCT date_trunc('hour', started_at, 'UTC') FROM new_rows WHERE final AND started_at IS NOT NULL;
+        SELECT DISTINCT date_bin('1 hour', started_at, timestamptz '2000-01-01 00:00Z') FROM new_rows WHERE final AND started_at IS NOT NULL;
     ELSIF TG_OP = 'DELETE' THEN
         INSERT INTO analytics_stalehour (hour)
-        SELECT DISTINCT date_trunc('hour', started_at, 'UTC') FROM old_rows WHERE final AND started_at IS NOT NULL;
+        SELECT DISTINCT date_bin('1 hour', started_at, timestamptz '2000-01-01 00:00Z') FROM old_rows WHERE final AND started_at IS NOT NULL;
     ELSE
         INSERT INTO analytics_stalehour (hour)
-        SELECT DISTINCT date_trunc('hour', at, 'UTC')
+        SELECT DISTINCT date_bin('1 hour', at, timestamptz '2000-01-01 00:00Z')
         FROM old_rows o JOIN new_rows n USING (conversation_id)
         CROSS JOIN LATERAL (VALUES (CASE WHEN o.final THEN o.started_at END),
                                    (CASE WHEN n.final THEN n.started_at END)) AS changed(at)
@@ -67,12 +67,16 @@ DROP FUNCTION IF EXISTS analytics_note_stale_hours();
 _COUNTED = ", ".join(f"'{o.value}'" for o in COUNTED)
 _COLUMNS = "hour, outcome, model_version_id, agent_id, handoff_reason, csat, conversations, bot_answers, fallbacks"
 _SUMMED = f"""
-SELECT date_trunc('hour', started_at, 'UTC'), outcome, model_version_id, agent_id, handoff_reason, csat,
+SELECT date_bin('1 hour', started_at, timestamptz '2000-01-01 00:00Z'), outcome, model_version_id, agent_id, handoff_reason, csat,
        count(*), sum(bot_answers), sum(fallbacks)
-FROM {OUTCOMES}
+FROM {{source}}
 WHERE final AND outcome IN ({_COUNTED}) AND started_at IS NOT NULL {{where}}
 GROUP BY 1, 2, 3, 4, 5, 6
 """
+
+
+HOUR = timedelta(hours=1)
+SPAN_GAP = timedelta(hours=24)
 
 
 def enabled() -> bool:
@@ -105,14 +109,34 @@ def refresh() -> int:
     return len(hours)
 
 
+def spans(hours: list[datetime]) -> list[tuple[datetime, datetime]]:
+    """Sorted hours as [start, end) spans, hours less than a day apart in one span:
+    a run of the outcome task notes many neighbouring hours, read best as one range."""
+    result: list[list[datetime]] = []
+    for hour in hours:
+        if result and hour - result[-1][1] < SPAN_GAP:
+            result[-1][1] = hour + HOUR
+        else:
+            result.append([hour, hour + HOUR])
+    return [(start, end) for start, end in result]
+
+
 def recompute(cursor, hours: list[datetime]) -> None:
-    """Replace the rollup rows of these UTC hours by the sums of their final outcomes."""
-    cursor.execute("DELETE FROM analytics_outcomehour WHERE hour = ANY(%s)", [hours])
-    # The range lets the outcome index narrow the scan; the list keeps the exact hours.
-    where = "AND started_at >= %s AND started_at < %s + interval '1 hour' AND date_trunc('hour', started_at, 'UTC') = ANY(%s)"
+    """Replace the rollup rows of these UTC hours (and of the hours between them, when
+    close) by the sums of their final outcomes."""
+    starts, ends = zip(*spans(hours), strict=True)
+    # The row estimates of a join on a list are poor: no JIT compiling for seconds.
+    cursor.execute("SET LOCAL jit = off")
     cursor.execute(
-        f"INSERT INTO analytics_outcomehour ({_COLUMNS}) " + _SUMMED.format(where=where),
-        [hours[0], hours[-1], hours],
+        "DELETE FROM analytics_outcomehour o USING unnest(%s::timestamptz[], %s::timestamptz[]) AS span(a, b) "
+        "WHERE o.hour >= span.a AND o.hour < span.b",
+        [list(starts), list(ends)],
+    )
+    source = f"unnest(%s::timestamptz[], %s::timestamptz[]) AS span(a, b) JOIN {OUTCOMES} ON true"
+    where = "AND started_at >= span.a AND started_at < span.b"
+    cursor.execute(
+        f"INSERT INTO analytics_outcomehour ({_COLUMNS}) " + _SUMMED.format(source=source, where=where),
+        [list(starts), list(ends)],
     )
 
 
@@ -125,7 +149,7 @@ def rebuild() -> int:
         cursor.execute("SELECT id FROM analytics_stalehour")
         noted = [pk for (pk,) in cursor.fetchall()]
         cursor.execute("DELETE FROM analytics_outcomehour")
-        cursor.execute(f"INSERT INTO analytics_outcomehour ({_COLUMNS}) " + _SUMMED.format(where=""))
+        cursor.execute(f"INSERT INTO analytics_outcomehour ({_COLUMNS}) " + _SUMMED.format(source=OUTCOMES, where=""))
         rows = cursor.rowcount
         cursor.execute("DELETE FROM analytics_stalehour WHERE id = ANY(%s)", [noted])
     return rows

@@ -166,11 +166,12 @@ def test_rebuild_gives_what_the_trigger_kept(db, version, other_version, agent):
             bot_answers=i,
             fallbacks=i % 3,
         )
+    outcome(Outcome.RESOLVED_BY_BOT, base - timedelta(days=3), model_version=version)  # a span of its own
     rollup.refresh()
     kept = sorted(OutcomeHour.objects.values_list(*FIELDS))
     call_command("rebuild_report_rollup", verbosity=0)
     assert sorted(OutcomeHour.objects.values_list(*FIELDS)) == kept
-    assert sum(row[-3] for row in kept) == 12
+    assert sum(row[-3] for row in kept) == 13
     assert rollup.refresh() == 0  # nothing left stale
 
 
@@ -185,3 +186,12 @@ FIELDS = [
     "bot_answers",
     "fallbacks",
 ]
+
+
+def test_stale_hours_less_than_a_day_apart_are_read_as_one_range():
+    hour = datetime(2026, 3, 10, 5, tzinfo=UTC)
+    hours = [hour, hour + timedelta(hours=3), hour + timedelta(days=2)]
+    assert rollup.spans(hours) == [
+        (hour, hour + timedelta(hours=4)),
+        (hour + timedelta(days=2), hour + timedelta(days=2, hours=1)),
+    ]
