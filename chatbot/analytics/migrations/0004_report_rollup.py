@@ -24,7 +24,7 @@ def create_trigger(apps, schema_editor):
         for name, definition in INDEXES.items():
             schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {name} {definition}")
         schema_editor.execute(rollup.TRIGGER_SQL)
-        schema_editor.execute("INSERT INTO analytics_stalehour (hour) SELECT DISTINCT date_trunc('hour', started_at, 'UTC') "
+        schema_editor.execute("INSERT INTO analytics_stalehour (hour) SELECT DISTINCT date_bin('1 hour', started_at, timestamptz '2000-01-01 00:00Z') "
                               "FROM analytics_conversationoutcome WHERE final AND started_at IS NOT NULL")
 
 
