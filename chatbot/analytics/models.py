@@ -84,3 +84,40 @@ class SeedRun(models.Model):
 
     def __str__(self) -> str:
         return f"seed of {self.conversations} conversations ({'demo' if self.demo else 'bench'})"
+
+
+class OutcomeHour(models.Model):
+    """The final counted outcomes of one UTC hour, summed per model version, outcome,
+    handoff reason, agent and CSAT score: what a report reads on PostgreSQL instead of
+    every outcome of the range (chatbot/analytics/rollup.py keeps it; a database
+    trigger notes each hour whose outcomes changed)."""
+
+    hour = models.DateTimeField()
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    model_version = models.ForeignKey(
+        "nlu.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    handoff_reason = models.CharField(max_length=50, blank=True)
+    csat = models.PositiveSmallIntegerField(null=True, blank=True)
+    conversations = models.PositiveIntegerField()
+    bot_answers = models.PositiveIntegerField()
+    fallbacks = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["hour"], name="analytics_outcomehour_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h {self.outcome}: {self.conversations}"
+
+
+class StaleHour(models.Model):
+    """An hour whose outcomes changed since OutcomeHour was computed (written by the
+    trigger, in the transaction of the change); rollup.refresh() recomputes it."""
+
+    hour = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h"

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from chatbot.analytics import cache as report_cache
+from chatbot.analytics import rollup
 from chatbot.analytics.models import ConversationOutcome, Outcome
 from chatbot.conversations.models import Conversation, Message
 from chatbot.nlu.models import Feedback
@@ -73,9 +74,7 @@ def _facts_for(conversation_ids: list) -> dict:
             "conversation_id", "seq", "sender", "created_at", "internal", "author_id", "reply_to_id", "model_version_id"
         )
     )
-    for conversation_id, seq, sender, created_at, internal, author_id, reply_to_id, version_id in messages.iterator(
-        chunk_size=5000
-    ):
+    for conversation_id, seq, sender, created_at, internal, author_id, reply_to_id, version_id in messages:
         f = facts[conversation_id]
         if internal:
             continue
@@ -149,6 +148,40 @@ UPDATE_FIELDS = [
 ]
 
 
+# What the definitions read of a conversation (not the whole row).
+CONVERSATION_FIELDS = [
+    "status",
+    "assigned_agent",
+    "handoff_reason",
+    "offline_message",
+    "csat",
+    "created_at",
+    "updated_at",
+    "waiting_since",
+    "closed_at",
+]
+
+
+def _store(rows: list[ConversationOutcome]) -> None:
+    """Insert or replace these outcomes. On PostgreSQL one statement over column
+    arrays (unnest): a tenth of the time bulk_create spends preparing each value."""
+    if connection.vendor != "postgresql":
+        ConversationOutcome.objects.bulk_create(
+            rows, update_conflicts=True, unique_fields=["conversation"], update_fields=UPDATE_FIELDS
+        )
+        return
+    meta = ConversationOutcome._meta
+    fields = [meta.get_field("conversation"), *(meta.get_field(name) for name in UPDATE_FIELDS)]
+    arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+    updates = ", ".join(f"{f.column} = EXCLUDED.{f.column}" for f in fields[1:])
+    sql = (
+        f"INSERT INTO {meta.db_table} ({', '.join(f.column for f in fields)}) SELECT * FROM unnest({arrays}) "
+        f"ON CONFLICT ({fields[0].column}) DO UPDATE SET {updates}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [[getattr(row, f.attname) for row in rows] for f in fields])
+
+
 def is_due(conversation: Conversation, now: datetime) -> bool:
     return conversation.status == Status.CLOSED or conversation.updated_at < now - idle_window()
 
@@ -169,6 +202,7 @@ def finalise(conversation_ids: Iterable, now: datetime | None = None) -> int:
                 c
                 for c in Conversation.objects.select_for_update(skip_locked=True, of=("self",))
                 .filter(pk__in=chunk)
+                .only(*CONVERSATION_FIELDS)
                 .order_by()
                 if is_due(c, now)
             ]
@@ -178,9 +212,7 @@ def finalise(conversation_ids: Iterable, now: datetime | None = None) -> int:
             remembered = ConversationOutcome.objects.in_bulk(due_ids)
             facts = _facts_for(due_ids)
             rows = [_outcome_row(c, remembered.get(c.pk), facts[c.pk], now) for c in conversations]
-            ConversationOutcome.objects.bulk_create(
-                rows, update_conflicts=True, unique_fields=["conversation"], update_fields=UPDATE_FIELDS
-            )
+            _store(rows)
             stored += len(rows)
     if stored:
         transaction.on_commit(report_cache.outcomes_changed)
@@ -210,14 +242,16 @@ def finalise_due(now: datetime | None = None, limit: int | None = None) -> int:
     limit = limit or settings.ANALYTICS_FINALISE_MAX
     done = 0
     while done < limit:
-        ids = due_conversation_ids(now, min(BATCH * 5, limit - done))
+        asked = min(BATCH * 5, limit - done)
+        ids = due_conversation_ids(now, asked)
         if not ids:
             break
         stored = finalise(ids, now)
         done += stored
-        if stored == 0:  # all locked by someone else: the next run takes them
+        if stored == 0 or len(ids) < asked:  # all locked by someone else, or none left: the next run
             break
     done += finalise(stale_ratings(now), now)
+    rollup.refresh()  # so the next report reads the new outcomes summed already
     return done
 
 

@@ -8,16 +8,18 @@ whose first visitor message falls in the range, through one partial index.
 import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 
 import numpy as np
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import connection, transaction
-from django.db.models import Aggregate, Count, FloatField, Q, Sum
-from django.db.models.functions import TruncHour
+from django.db.models import Aggregate, Count, F, FloatField, Q, Sum
+from django.db.models.functions import Coalesce, TruncHour
 
-from chatbot.analytics.models import COUNTED, ConversationOutcome, Outcome, UnansweredMessage
+from chatbot.analytics import rollup
+from chatbot.analytics.models import COUNTED, ConversationOutcome, Outcome, OutcomeHour, UnansweredMessage
 from chatbot.conversations.models import Message
 from chatbot.nlu.models import Feedback
 
@@ -83,15 +85,13 @@ def _rate(part, whole) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-class PercentileCont(Aggregate):
-    """PostgreSQL's percentile_cont: the percentile in the database, not the rows in Python."""
+class Percentiles(Aggregate):
+    """PostgreSQL's percentile_cont for p50 and p90 at once (one sort): the
+    percentiles in the database, not the rows in Python."""
 
     function = "PERCENTILE_CONT"
-    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = FloatField()
-
-    def __init__(self, expression, fraction: float, **extra) -> None:
-        super().__init__(expression, fraction=fraction, **extra)
+    template = "%(function)s(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = ArrayField(FloatField())
 
 
 def _numpy_percentiles(values) -> tuple[float | None, float | None]:
@@ -142,30 +142,68 @@ def _rates(t: dict) -> dict:
     }
 
 
+_SUMS = {
+    "n": Sum("conversations"),
+    "bot_answers": Sum("bot_answers"),
+    "fallbacks": Sum("fallbacks"),
+    "rated": Coalesce(Sum("conversations", filter=Q(csat__isnull=False)), 0),
+    "csat_sum": Sum(F("csat") * F("conversations")),
+}
+
+
+def _direct_sums() -> dict:
+    return {
+        "n": Count("*"),
+        "bot_answers": Sum("bot_answers"),
+        "fallbacks": Sum("fallbacks"),
+        "rated": Count("csat"),
+        "csat_sum": Sum("csat"),
+    }
+
+
+def whole_hour_zone(period: Period) -> bool:
+    """Whether every UTC hour of the range is a whole hour of the site's time zone
+    (not so in India or Newfoundland): then hourly rollup rows add up to its days."""
+    start, end = (b.astimezone(UTC) for b in period.bounds())
+    if start.minute or end.minute:
+        return False
+    zone = site_zone()
+    hours = int((end - start).total_seconds()) // 3600
+    return not any((start + timedelta(hours=i)).astimezone(zone).minute for i in range(hours))
+
+
 class Snapshot:
     """A period's final outcomes, read once: every outcome table of the page is
-    derived from these few grouped queries (index-only scans on PostgreSQL)."""
+    derived from these few grouped queries. On PostgreSQL they read the hourly
+    rollup (chatbot/analytics/rollup.py) when the site's hours are whole UTC hours,
+    else (and with `direct=True`) the outcomes themselves; both give the same rows."""
 
-    def __init__(self, period: Period) -> None:
+    def __init__(self, period: Period, *, direct: bool = False) -> None:
         self.period = period
         self.qs = outcomes_in(period)
+        self.from_rollup = not direct and rollup.enabled() and whole_hour_zone(period)
+        if self.from_rollup:
+            rollup.refresh()  # hours whose outcomes changed since the last run
+            start, end = period.bounds()
+            self.rollup = OutcomeHour.objects.filter(hour__gte=start, hour__lt=end)
 
     @cached_property
     def hourly(self) -> list[dict]:
         """Per hour of the site's time zone, model version and outcome."""
+        zone = site_zone()
+        if self.from_rollup:
+            # UTC hours, each one hour of the site's zone (two of them are 01:00 on the
+            # night the clocks go back, as in the direct read's truncation).
+            result = list(self.rollup.values("hour", "model_version", "outcome").annotate(**_SUMS).order_by())
+            for r in result:
+                r["at"] = r.pop("hour").astimezone(zone)
+            return result
         rows = (
-            self.qs.annotate(at=TruncHour("started_at", tzinfo=site_zone()))
+            self.qs.annotate(at=TruncHour("started_at", tzinfo=zone))
             .values("at", "model_version", "outcome")
-            .annotate(
-                n=Count("*"),
-                bot_answers=Sum("bot_answers"),
-                fallbacks=Sum("fallbacks"),
-                rated=Count("csat"),
-                csat_sum=Sum("csat"),
-            )
+            .annotate(**_direct_sums())
             .order_by()
         )
-        zone = site_zone()
         with transaction.atomic():
             if connection.vendor == "postgresql":
                 # ~64k index entries for 30 days sort in memory instead of on disk.
@@ -179,52 +217,52 @@ class Snapshot:
     @cached_property
     def breakdown(self) -> list[dict]:
         """Per outcome, handoff reason, CSAT score and agent (no time)."""
-        return list(self.qs.values("outcome", "handoff_reason", "csat", "agent").annotate(n=Count("*")).order_by())
+        if self.from_rollup:
+            rows = self.rollup.values("outcome", "handoff_reason", "csat", "agent").annotate(n=Sum("conversations"))
+        else:
+            rows = self.qs.values("outcome", "handoff_reason", "csat", "agent").annotate(n=Count("*"))
+        return list(rows.order_by())
 
     def total(self) -> dict:
         tally = _tally()
         if "hourly" in self.__dict__:  # already read: no need for another query
             rows = self.hourly
         else:  # the previous period's headline figures need no time axis
-            rows = self.qs.values("outcome").annotate(
-                n=Count("*"),
-                bot_answers=Sum("bot_answers"),
-                fallbacks=Sum("fallbacks"),
-                rated=Count("csat"),
-                csat_sum=Sum("csat"),
-            )
+            source = self.rollup if self.from_rollup else self.qs
+            rows = source.values("outcome").annotate(**(_SUMS if self.from_rollup else _direct_sums())).order_by()
         for r in rows:
             _add(tally, r)
         return _rates(tally)
 
+    def _frt(self):
+        return self.qs.filter(first_response_s__isnull=False)
+
+    def _resolution(self):
+        return self.qs.filter(outcome__in=[Outcome.RESOLVED_BY_BOT, Outcome.HANDED_OFF], resolution_s__isnull=False)
+
     @cached_property
     def percentiles(self) -> dict:
-        frt = Q(first_response_s__isnull=False)
-        resolved = Q(outcome__in=[Outcome.RESOLVED_BY_BOT, Outcome.HANDED_OFF], resolution_s__isnull=False)
+        # Exact percentiles need the values: each read is one narrow partial index
+        # (analytics_final_frt, analytics_final_resolution) and one sort for p50 and p90.
         if connection.vendor == "postgresql":
-            got = self.qs.aggregate(
-                frt_p50_s=PercentileCont("first_response_s", 0.5, filter=frt),
-                frt_p90_s=PercentileCont("first_response_s", 0.9, filter=frt),
-                resolution_time_p50_s=PercentileCont("resolution_s", 0.5, filter=resolved),
-                resolution_time_p90_s=PercentileCont("resolution_s", 0.9, filter=resolved),
-            )
+            frt = self._frt().aggregate(p=Percentiles("first_response_s"))["p"] or (None, None)
+            resolution = self._resolution().aggregate(p=Percentiles("resolution_s"))["p"] or (None, None)
         else:
-            got = {}
-            got["frt_p50_s"], got["frt_p90_s"] = _numpy_percentiles(
-                self.qs.filter(frt).values_list("first_response_s", flat=True)
-            )
-            got["resolution_time_p50_s"], got["resolution_time_p90_s"] = _numpy_percentiles(
-                self.qs.filter(resolved).values_list("resolution_s", flat=True)
-            )
+            frt = _numpy_percentiles(self._frt().values_list("first_response_s", flat=True))
+            resolution = _numpy_percentiles(self._resolution().values_list("resolution_s", flat=True))
+        got = {
+            "frt_p50_s": frt[0],
+            "frt_p90_s": frt[1],
+            "resolution_time_p50_s": resolution[0],
+            "resolution_time_p90_s": resolution[1],
+        }
         return {k: _round(v) for k, v in got.items()}
 
     def agent_percentiles(self) -> dict:
-        qs = self.qs.filter(agent__isnull=False, first_response_s__isnull=False)
+        qs = self._frt().filter(agent__isnull=False)
         if connection.vendor == "postgresql":
-            rows = qs.values("agent").annotate(
-                p50=PercentileCont("first_response_s", 0.5), p90=PercentileCont("first_response_s", 0.9)
-            )
-            return {r["agent"]: (_round(r["p50"]), _round(r["p90"])) for r in rows}
+            rows = qs.values("agent").annotate(p=Percentiles("first_response_s")).order_by()
+            return {r["agent"]: (_round(r["p"][0]), _round(r["p"][1])) for r in rows}
         times = defaultdict(list)
         for agent_id, seconds in qs.values_list("agent", "first_response_s"):
             times[agent_id].append(seconds)
