@@ -227,3 +227,23 @@ def serve_index(artifact_dir):
     from chatbot.knowledge.models import KnowledgeIndexVersion
 
     return KnowledgeIndexVersion.objects.create(status="ready", is_active=True, artifact_dir=str(artifact_dir))
+
+
+def wait_for_workers(server_url: str, timeout: float = 240.0) -> None:
+    """Until /healthz is 200: every queue has a live worker. A task sent before the
+    first worker declared its queue on a fresh broker would be dropped (kombu's
+    Redis transport routes only to declared queues)."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(server_url + "/healthz", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.HTTPError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the server's workers were not up within {timeout} s")
+        time.sleep(0.5)
