@@ -22,7 +22,7 @@ def test_agent_gets_article_suggestions_searches_and_inserts_a_link(
     import_articles(read_path(DEMO_HELP_CENTER))  # what the search box looks through
     serve_index(demo_index_dir)
     live = start_server(KNOWLEDGE_AUTO_REBUILD="0")
-    wait_for_workers(live.url)
+    wait_for_workers(live)
     visitor = VisitorSession()
     say(visitor, QUESTION)
 

@@ -93,7 +93,7 @@ def test_agent_sees_why_the_help_center_answered(start_server, demo_index_dir, b
     settings.KNOWLEDGE_AUTO_REBUILD = False
     version = serve_index(demo_index_dir)
     live = start_server(KNOWLEDGE_AUTO_REBUILD="0")
-    wait_for_workers(live.url)
+    wait_for_workers(live)
     visitor_context = browser.new_context(viewport={"width": 1000, "height": 800})
     try:
         widget = visitor_context.new_page()
