@@ -2,6 +2,7 @@
 as a server process. Screenshots land in test-artifacts/."""
 
 import os
+import re
 import shutil
 import threading
 import time
@@ -227,3 +228,18 @@ def serve_index(artifact_dir):
     from chatbot.knowledge.models import KnowledgeIndexVersion
 
     return KnowledgeIndexVersion.objects.create(status="ready", is_active=True, artifact_dir=str(artifact_dir))
+
+
+def wait_for_workers(server, timeout: float = 240.0) -> None:
+    """Until the server's own inference and default workers say they are ready (their
+    log lines; /healthz may count a previous server's workers still shutting down on a
+    loaded machine). A task sent before its queue is declared on a fresh broker would be
+    dropped: kombu's Redis transport routes only to declared queues."""
+    deadline = time.monotonic() + timeout
+    while True:
+        log = server.log_path.read_text(errors="replace")
+        if all(re.search(rf"\b{queue}@\S+ ready\.", log) for queue in ("inference", "default")):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the server's workers were not up within {timeout} s")
+        time.sleep(0.5)

@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from chatbot.knowledge.services import DEMO_HELP_CENTER, import_articles, read_path
-from tests.browser.conftest import log_in_agent, screenshot, serve_index
+from tests.browser.conftest import log_in_agent, screenshot, serve_index, wait_for_workers
 from tests.conftest import VisitorSession
 
 pytestmark = [pytest.mark.browser]
@@ -22,6 +22,7 @@ def test_agent_gets_article_suggestions_searches_and_inserts_a_link(
     import_articles(read_path(DEMO_HELP_CENTER))  # what the search box looks through
     serve_index(demo_index_dir)
     live = start_server(KNOWLEDGE_AUTO_REBUILD="0")
+    wait_for_workers(live)
     visitor = VisitorSession()
     say(visitor, QUESTION)
 
@@ -31,7 +32,7 @@ def test_agent_gets_article_suggestions_searches_and_inserts_a_link(
 
     # Suggested for the visitor's message, by the worker, without the page waiting for it.
     suggestions = page.locator("#article-suggestions .article-item")
-    expect(suggestions.first).to_be_visible(timeout=240_000)
+    expect(suggestions.first).to_be_visible(timeout=120_000)
     expect(suggestions.first.locator(".article-title")).to_have_text("Product manuals and care instructions")
     assert suggestions.count() == 3
 

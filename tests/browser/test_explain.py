@@ -81,18 +81,19 @@ def test_agent_sees_why_the_bot_understood_a_message(live_server_url, browser, c
     expect(panel.locator(".why-neighbours li")).to_have_count(3)
 
 
-KNOWLEDGE_QUESTION = "how do I clean the <i>cutting board</i>"  # no intent covers it; the product-care article does
+KNOWLEDGE_QUESTION = "how do I clean the cutting board"  # no intent covers it; the product-care article does
 
 
 def test_agent_sees_why_the_help_center_answered(start_server, demo_index_dir, browser, context, agent, settings):
     """The same "Why?" on a knowledge answer: the passages weighed with their BM25, dense
     and fused scores, the abstention score against the threshold, the chosen sentences
     and the index version."""
-    from tests.browser.conftest import serve_index
+    from tests.browser.conftest import serve_index, wait_for_workers
 
     settings.KNOWLEDGE_AUTO_REBUILD = False
     version = serve_index(demo_index_dir)
     live = start_server(KNOWLEDGE_AUTO_REBUILD="0")
+    wait_for_workers(live)
     visitor_context = browser.new_context(viewport={"width": 1000, "height": 800})
     try:
         widget = visitor_context.new_page()

@@ -6,7 +6,7 @@ article title and URL render as text and no link."""
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Widget, eventually, screenshot, serve_index
+from tests.browser.conftest import Widget, eventually, screenshot, serve_index, wait_for_workers
 
 pytestmark = pytest.mark.browser
 
@@ -38,6 +38,7 @@ def test_a_question_no_intent_covers_is_answered_from_the_help_center_with_its_c
 
     version = serve_index(demo_index_dir)
     live = start_server(KNOWLEDGE_AUTO_REBUILD="0")
+    wait_for_workers(live)  # a loaded machine starts them slowly
     page.context.route(
         "https://northwind.example/**",
         lambda route: route.fulfill(content_type="text/html", body="<title>Product care</title><h1>Product care</h1>"),
@@ -88,6 +89,7 @@ def test_a_question_no_intent_covers_is_answered_from_the_help_center_with_its_c
 def test_a_hostile_article_title_and_url_render_as_text_without_a_link(page: Page, start_server, hostile_index_dir):
     serve_index(hostile_index_dir)
     live = start_server(KNOWLEDGE_AUTO_REBUILD="0")
+    wait_for_workers(live)  # a loaded machine starts them slowly
     widget = Widget(page)
     page.goto(live.url + "/")
     widget.open()
