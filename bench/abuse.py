@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.chat_latency import (  # noqa: E402  (the repository is on the path only now)
+    UTTERANCES,
     Visitor,
     free_port,
     machine,
@@ -47,6 +48,9 @@ from bench.chat_latency import (  # noqa: E402  (the repository is on the path o
 )
 
 ABUSER_ADDRESS = "203.0.113.66"
+# Questions the bot answers: asking for a person would hand the conversation to the
+# (absent) agents and the bot would stop answering it.
+BOT_QUESTIONS = [u for u in UTTERANCES if "person" not in u]
 MAX_INCREASE = 0.20  # the issue's bar: the others' p95 at most 20 % higher
 
 
@@ -164,7 +168,7 @@ def abuser(port: int, sockets: int, duration: float, results) -> None:
 
 
 async def ordinary_visitors(base: str, visitors: int, interval: float, duration: float, grace: float, tag: int):
-    crowd = [Visitor(base, i, address=f"198.51.{tag}.{i + 1}") for i in range(visitors)]
+    crowd = [Visitor(base, i, address=f"198.51.{tag}.{i + 1}", utterances=BOT_QUESTIONS) for i in range(visitors)]
     await asyncio.gather(*(v.run(interval, duration, grace) for v in crowd))
     return crowd
 
@@ -204,6 +208,8 @@ def main() -> None:
         "HF_HUB_OFFLINE": "1",
         # Every limit at its default; the proxy (this machine) is trusted for X-Forwarded-For.
         "FORWARDED_ALLOW_IPS": "127.0.0.1",
+        # An ordinary visitor's fallback stays with the bot: a handoff would end its replies.
+        "HANDOFF_AFTER_FALLBACKS": "1000",
     }
     (REPO / "var").mkdir(exist_ok=True)
     import redis

@@ -99,8 +99,11 @@ def start_server(env: dict, port: int, within: float = 120) -> subprocess.Popen:
 
 
 class Visitor:
-    def __init__(self, base: str, index: int, take_over=None, address: str | None = None) -> None:
+    def __init__(
+        self, base: str, index: int, take_over=None, address: str | None = None, utterances: list[str] = UTTERANCES
+    ) -> None:
         self.base = base
+        self.utterances = utterances
         self.index = index
         self.take_over = take_over  # held visitors: an agent takes the conversation first
         # The client address the server sees (bench/abuse.py): sent as X-Forwarded-For, which
@@ -123,7 +126,7 @@ class Visitor:
             await ws.send(json.dumps({"type": "auth", "token": token, "last_seq": 0}))
             receiver = asyncio.create_task(self.receive(ws))
             await asyncio.sleep(random.uniform(0, interval))  # spread the visitors out
-            utterances = itertools.cycle(random.sample(UTTERANCES, len(UTTERANCES)))
+            utterances = itertools.cycle(random.sample(self.utterances, len(self.utterances)))
             end = time.monotonic() + duration
             while time.monotonic() < end:
                 client_msg_id = str(uuid.uuid4())
