@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from chatbot.audit.services import record
 from chatbot.modelops.models import OPEN_STATUSES, VersionBase, VersionStatus, VersionTransition
 
 log = logging.getLogger(__name__)
@@ -324,7 +325,7 @@ class ModelKind:
                 f"{version} is worse than the active {active}: " + "; ".join(problems) + ". " + self.force_hint
             )
         note = ("Forced past: " + "; ".join(problems)) if problems else ""
-        return self._make_active(version_id, user, note=note, action="activated")
+        return self._make_active(version_id, user, note=note, action="activated", forced=bool(problems))
 
     def roll_back(self, version_id: int, user=None) -> VersionBase:
         """Go back to a version that served before: no guard (it served), but its
@@ -339,18 +340,28 @@ class ModelKind:
         note = f"Rolled back from {previous}." if previous else "Rolled back."
         return self._make_active(version_id, user, note=note, action="rolled back")
 
-    def _make_active(self, version_id: int, user, *, note: str, action: str) -> VersionBase:
+    def _make_active(self, version_id: int, user, *, note: str, action: str, forced: bool = False) -> VersionBase:
         try:
             with transaction.atomic():
                 version = self.model.objects.select_for_update().get(pk=version_id)
                 if version.status != VersionStatus.READY:
                     raise ActivationRefused(f"{version} is not ready and cannot be activated.")
                 scope = self.model.objects.filter(**self.scope(version))
+                previous = scope.filter(is_active=True).exclude(pk=version_id).values_list("pk", flat=True).first()
                 scope.filter(is_active=True).exclude(pk=version_id).update(is_active=False)
                 scope.filter(pk=version_id).update(
                     is_active=True, activated_at=timezone.now(), activated_by=user, activation_note=note[:500]
                 )
                 self.audit(version_id, action, VersionStatus.READY, VersionStatus.READY, user=user, note=note)
+                staff_action = "model.rollback" if action == "rolled back" else "model.activate"
+                record(
+                    user,
+                    "model.force_activate" if forced else staff_action,
+                    version,
+                    kind=self.model._meta.label_lower,
+                    previous_version=previous,
+                    note=note[:500],
+                )
                 if user is not None and user.pk is not None:
                     LogEntry.objects.log_actions(
                         user_id=user.pk,
