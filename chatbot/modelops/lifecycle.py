@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from chatbot.audit.services import record
 from chatbot.modelops.models import OPEN_STATUSES, VersionBase, VersionStatus, VersionTransition
+from inference import artifact
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,15 @@ class Trained:
     artifact_dir: Path
     holdout: list = field(default_factory=list)
     fields: dict = field(default_factory=dict)
+
+
+def check_pinned(artifact_dir: str | Path, recorded: str) -> None:
+    """Before a worker loads a version to serve: refuse (inference.artifact.ArtifactError)
+    a directory whose content is not the one recorded in the database, such as a file
+    swapped on shared storage along with a rewritten checksums.json. A version from
+    before hashes were recorded (empty) loads as it is, checked against its checksums."""
+    if recorded:
+        artifact.check_digest(Path(artifact_dir), recorded)
 
 
 def read_metrics(artifact_dir: str | Path) -> dict:
@@ -234,6 +244,7 @@ class ModelKind:
             if progress is not None:
                 progress(TRAINING_SHARE, "evaluating")
             loaded = self.load(trained.artifact_dir)
+            sha256 = artifact.digest(Path(trained.artifact_dir))
             new_report = self.evaluate(loaded, trained.holdout) if trained.holdout else {}
             baseline, baseline_report = self._baseline_report(version, trained.holdout)
             fields = dict(trained.fields)
@@ -262,6 +273,7 @@ class ModelKind:
             stage="ready",
             finished_at=timezone.now(),
             artifact_dir=str(trained.artifact_dir),
+            artifact_sha256=sha256,
             report=new_report,
             baseline_version=baseline,
             baseline_report=baseline_report,
@@ -304,11 +316,20 @@ class ModelKind:
 
     # --- Activation and rollback ---------------------------------------------------------
 
-    def _check_artifact(self, version: VersionBase) -> None:
+    def _check_artifact(self, version: VersionBase) -> str:
+        """The artifact's digest, once it loads (checksums verified: a damaged model
+        never serves) and is the one recorded when it was trained."""
         try:
-            self.load(version.artifact_dir)  # checksums verified: a damaged model never serves
-        except self.artifact_errors as exc:
+            self.load(version.artifact_dir)
+            sha256 = artifact.digest(Path(version.artifact_dir))
+        except (*self.artifact_errors, artifact.ArtifactError) as exc:
             raise ActivationRefused(f"{version}'s artifact is damaged: {exc}") from exc
+        if version.artifact_sha256 and sha256 != version.artifact_sha256:
+            raise ActivationRefused(
+                f"{version}'s artifact was changed since it was trained (its files do not hash to the recorded "
+                "digest); train a new version."
+            )
+        return sha256
 
     def activate(self, version_id: int, user=None, *, force: bool = False) -> VersionBase:
         """Make a ready version the one that serves its scope; workers pick it up on their
@@ -317,7 +338,7 @@ class ModelKind:
         version = self.model.objects.get(pk=version_id)
         if version.status != VersionStatus.READY:
             raise ActivationRefused(f"{version} is not ready and cannot be activated.")
-        self._check_artifact(version)
+        sha256 = self._check_artifact(version)
         active, baseline = self.comparison_with_active(version)
         problems = self.regression_problems(version.report, baseline) if baseline and version.report else []
         if problems and not force:
@@ -325,7 +346,7 @@ class ModelKind:
                 f"{version} is worse than the active {active}: " + "; ".join(problems) + ". " + self.force_hint
             )
         note = ("Forced past: " + "; ".join(problems)) if problems else ""
-        return self._make_active(version_id, user, note=note, action="activated", forced=bool(problems))
+        return self._make_active(version_id, user, note=note, action="activated", forced=bool(problems), sha256=sha256)
 
     def roll_back(self, version_id: int, user=None) -> VersionBase:
         """Go back to a version that served before: no guard (it served), but its
@@ -335,12 +356,14 @@ class ModelKind:
             raise ActivationRefused(f"{version} never served, so it is not a rollback target; activate it instead.")
         if version.is_active:
             raise ActivationRefused(f"{version} is already active.")
-        self._check_artifact(version)
+        sha256 = self._check_artifact(version)
         previous = self.active(**self.scope(version))
         note = f"Rolled back from {previous}." if previous else "Rolled back."
-        return self._make_active(version_id, user, note=note, action="rolled back")
+        return self._make_active(version_id, user, note=note, action="rolled back", sha256=sha256)
 
-    def _make_active(self, version_id: int, user, *, note: str, action: str, forced: bool = False) -> VersionBase:
+    def _make_active(
+        self, version_id: int, user, *, note: str, action: str, forced: bool = False, sha256: str = ""
+    ) -> VersionBase:
         try:
             with transaction.atomic():
                 version = self.model.objects.select_for_update().get(pk=version_id)
@@ -352,6 +375,8 @@ class ModelKind:
                 scope.filter(pk=version_id).update(
                     is_active=True, activated_at=timezone.now(), activated_by=user, activation_note=note[:500]
                 )
+                if sha256 and not version.artifact_sha256:  # a version from before digests were recorded
+                    scope.filter(pk=version_id).update(artifact_sha256=sha256)
                 self.audit(version_id, action, VersionStatus.READY, VersionStatus.READY, user=user, note=note)
                 staff_action = "model.rollback" if action == "rolled back" else "model.activate"
                 record(
