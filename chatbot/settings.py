@@ -269,6 +269,12 @@ REPLY_TRAIN_OPTIONS: dict = {}
 REPLY_ACTIVATION_MAX_BLEU_DROP = env_float(
     "REPLY_ACTIVATION_MAX_BLEU_DROP", default=2.0, minimum=0.0, unit="BLEU points"
 )
+# Automatic retraining activates a reply version only when it was scored on held-out
+# replies and reached at least this BLEU there (docs/benchmarks.md: 3.8-6 on SGD);
+# otherwise it stays ready for a person to activate (or force).
+REPLY_AUTO_ACTIVATION_MIN_BLEU = env_float(
+    "REPLY_AUTO_ACTIVATION_MIN_BLEU", default=1.0, minimum=0.0, unit="BLEU points"
+)
 
 # Retrain every night (celery beat) when reviewers accepted new feedback.
 NIGHTLY_RETRAIN = env_bool("NIGHTLY_RETRAIN", default=True)

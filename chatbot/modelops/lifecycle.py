@@ -103,6 +103,19 @@ class ModelKind:
         """Why ``report`` is worse than the active version's ``baseline``; empty: it may serve."""
         return []
 
+    def digest(self, artifact_dir: str | Path) -> str:
+        """The artifact's digest (inference.artifact), once ``load`` accepted it; empty
+        for a kind whose artifacts carry no checksums.json (nothing to pin)."""
+        try:
+            return artifact.digest(Path(artifact_dir))
+        except artifact.ArtifactError:
+            return ""
+
+    def auto_activation_problems(self, version: VersionBase) -> list[str]:
+        """Why a version asked to activate when ready (automatic retraining) must wait
+        for a person instead, whatever the active version is; empty: it may."""
+        return []
+
     def summary(self, report: dict, loaded: Any) -> dict:
         """Fields to store once evaluated: metrics figures from the report, ids from the model."""
         return {}
@@ -244,7 +257,7 @@ class ModelKind:
             if progress is not None:
                 progress(TRAINING_SHARE, "evaluating")
             loaded = self.load(trained.artifact_dir)
-            sha256 = artifact.digest(Path(trained.artifact_dir))
+            sha256 = self.digest(trained.artifact_dir)
             new_report = self.evaluate(loaded, trained.holdout) if trained.holdout else {}
             baseline, baseline_report = self._baseline_report(version, trained.holdout)
             fields = dict(trained.fields)
@@ -282,7 +295,12 @@ class ModelKind:
         if progress is not None:
             progress(1.0, "ready")
         version = self.model.objects.get(pk=version_id)
-        if finished and version.activate_when_ready:
+        held = [] if version.force_activation else self.auto_activation_problems(version)
+        if finished and version.activate_when_ready and held:
+            note = "Not activated automatically: " + "; ".join(held) + ". " + self.force_hint
+            self.audit(version_id, "not activated", VersionStatus.READY, VersionStatus.READY, note=note)
+            log.warning("%s v%s was not activated: %s", self.label, version_id, note)
+        elif finished and version.activate_when_ready:
             try:
                 version = self.activate(version_id, user=version.created_by, force=version.force_activation)
             except ActivationRefused as exc:
@@ -321,9 +339,9 @@ class ModelKind:
         never serves) and is the one recorded when it was trained."""
         try:
             self.load(version.artifact_dir)
-            sha256 = artifact.digest(Path(version.artifact_dir))
         except (*self.artifact_errors, artifact.ArtifactError) as exc:
             raise ActivationRefused(f"{version}'s artifact is damaged: {exc}") from exc
+        sha256 = self.digest(version.artifact_dir)
         if version.artifact_sha256 and sha256 != version.artifact_sha256:
             raise ActivationRefused(
                 f"{version}'s artifact was changed since it was trained (its files do not hash to the recorded "

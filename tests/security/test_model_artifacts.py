@@ -143,3 +143,45 @@ def test_the_intent_model_and_the_knowledge_index_are_checked_against_their_dige
     )
     with pytest.raises(ArtifactError, match="not the artifact that was activated"):
         knowledge_serving.current_index()
+
+
+# --- The quality gate of automatic retraining ----------------------------------------------------
+
+
+def agents_replied(visitor_factory, agent, say, how_many: int) -> None:
+    from chatbot.agents import services as agents
+
+    for i in range(how_many):
+        visitor = visitor_factory()
+        say(visitor, f"question number {i} about my order")
+        agents.take_over(visitor.conversation.pk, agent)
+        agents.reply(visitor.conversation.pk, agent, f"Answer number {i}: it ships on day {i}.")
+
+
+@pytest.mark.django_db
+def test_a_retrained_reply_model_without_a_held_out_score_is_not_activated(new_visitor, agent, say, settings, tmp_path):
+    """Ten agent replies (the retraining trigger) are too few to hold any out: before the
+    gate, such a model started suggesting with no check at all."""
+    settings.MODEL_DIR = tmp_path
+    agents_replied(new_visitor, agent, say, 10)
+    version = replies.train_version(replies.request_training("retrieval", activate_when_ready=True).pk)
+    assert version.status == "ready" and not version.report
+    assert not version.is_active
+    (held,) = replies.reply_models.transitions(version.pk).filter(action="not activated")
+    assert "held-out" in held.note
+    assert replies.activate_version(version.pk).is_active  # a person still may
+
+
+@pytest.mark.django_db
+def test_a_retrained_reply_model_below_the_minimum_bleu_is_not_activated_even_with_nothing_active(
+    new_visitor, agent, say, settings, tmp_path
+):
+    settings.MODEL_DIR = tmp_path
+    settings.REPLY_AUTO_ACTIVATION_MIN_BLEU = 101.0  # no model reaches it
+    agents_replied(new_visitor, agent, say, 40)
+    version = replies.train_version(replies.request_training("retrieval", activate_when_ready=True).pk)
+    assert version.status == "ready" and version.report["bleu"] < 101.0
+    assert not version.is_active and not ReplyModelVersion.objects.filter(is_active=True).exists()
+    settings.REPLY_AUTO_ACTIVATION_MIN_BLEU = 0.0
+    again = replies.train_version(replies.request_training("retrieval", activate_when_ready=True).pk)
+    assert again.is_active  # scored on held-out replies and past the minimum
