@@ -61,7 +61,7 @@ for _origin in WIDGET_ORIGINS:
         )
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "chatbot.admin_config.StaffAdminConfig",  # django.contrib.admin with optional TOTP for staff
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -369,7 +369,12 @@ CELERY_BEAT_SCHEDULE["api-purge"] = {"task": "chatbot.api.tasks.purge_old_record
 
 from csp.constants import NONCE, NONE, SELF  # noqa: E402
 
-INSTALLED_APPS += ["axes", "chatbot.audit", "chatbot.privacy"]
+INSTALLED_APPS += ["axes", "chatbot.audit", "chatbot.privacy", "django_otp", "django_otp.plugins.otp_totp"]
+# Optional TOTP for staff (chatbot/admin_site.py): marks sessions verified by a code.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "django_otp.middleware.OTPMiddleware",
+)
 # A Content-Security-Policy on every page (dashboard, admin, demo); axes last, as it asks.
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.clickjacking.XFrameOptionsMiddleware"), "csp.middleware.CSPMiddleware"
