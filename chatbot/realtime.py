@@ -23,6 +23,11 @@ def conversation_group(conversation_id: Any) -> str:
     return f"conversation.{conversation_id}"
 
 
+def agent_group(user_id: int) -> str:
+    """One user's dashboard sockets (told to re-check their login)."""
+    return f"agent.{user_id}"
+
+
 def push(group: str, event: dict) -> None:
     """Send `event` to `group` once the current transaction (if any) commits.
 

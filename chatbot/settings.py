@@ -63,7 +63,7 @@ for _origin in WIDGET_ORIGINS:
         )
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "chatbot.admin_config.StaffAdminConfig",  # django.contrib.admin with optional TOTP for staff
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -271,6 +271,12 @@ REPLY_TRAIN_OPTIONS: dict = {}
 REPLY_ACTIVATION_MAX_BLEU_DROP = env_float(
     "REPLY_ACTIVATION_MAX_BLEU_DROP", default=2.0, minimum=0.0, unit="BLEU points"
 )
+# Automatic retraining activates a reply version only when it was scored on held-out
+# replies and reached at least this BLEU there (docs/benchmarks.md: 3.8-6 on SGD);
+# otherwise it stays ready for a person to activate (or force).
+REPLY_AUTO_ACTIVATION_MIN_BLEU = env_float(
+    "REPLY_AUTO_ACTIVATION_MIN_BLEU", default=1.0, minimum=0.0, unit="BLEU points"
+)
 
 # Retrain every night (celery beat) when reviewers accepted new feedback.
 NIGHTLY_RETRAIN = env_bool("NIGHTLY_RETRAIN", default=True)
@@ -365,7 +371,12 @@ CELERY_BEAT_SCHEDULE["api-purge"] = {"task": "chatbot.api.tasks.purge_old_record
 
 from csp.constants import NONCE, NONE, SELF  # noqa: E402
 
-INSTALLED_APPS += ["axes", "chatbot.audit", "chatbot.privacy"]
+INSTALLED_APPS += ["axes", "chatbot.audit", "chatbot.privacy", "django_otp", "django_otp.plugins.otp_totp"]
+# Optional TOTP for staff (chatbot/admin_site.py): marks sessions verified by a code.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "django_otp.middleware.OTPMiddleware",
+)
 # A Content-Security-Policy on every page (dashboard, admin, demo); axes last, as it asks.
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.clickjacking.XFrameOptionsMiddleware"), "csp.middleware.CSPMiddleware"

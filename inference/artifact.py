@@ -1,5 +1,8 @@
 """Model directories on disk, the same for every model kind: written atomically,
-every file checksummed, and refused on load when anything is missing or altered.
+every file checksummed, and refused on load when anything is missing, altered, not
+listed, or listed at a path outside the directory. `digest` is one hash of the whole
+artifact, which the product records at activation and checks at load (a swapped
+file and a rewritten checksums.json on shared storage are refused too).
 
 checksums.json is `{"algorithm": "sha256", "files": {relative path: sha256}}`. Reply
 models written before the toolkit was shared used a flat `{relative path: sha256}`;
@@ -17,7 +20,7 @@ import platform
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 CONFIG_FILE = "config.json"
@@ -82,16 +85,66 @@ def read_checksums(model_dir: Path) -> dict[str, str]:
     return sums
 
 
+def digest(model_dir: Path) -> str:
+    """sha256 over every file's checksum: the one value that names this artifact's
+    content (the database keeps it; see check_digest)."""
+    files = read_checksums(Path(model_dir))
+    return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+
+
+def check_digest(model_dir: Path, expected: str) -> None:
+    """Refuse a directory whose content is not the one recorded (`expected`, from digest)."""
+    if digest(model_dir) != expected:
+        raise ArtifactError(
+            f"{model_dir} is not the artifact that was activated: its files or {CHECKSUMS_FILE} were changed."
+        )
+
+
+def _listed_path(model_dir: Path, root: Path, name: str) -> Path:
+    """The file a checksums entry names, refused unless it lies inside the directory:
+    no absolute path, no `..`, no symbolic link that leads out."""
+    pure = PurePosixPath(name)
+    if not name or "\\" in name or pure.is_absolute() or ".." in pure.parts or ":" in pure.parts[0]:
+        raise ArtifactError(f"{model_dir} is damaged: {CHECKSUMS_FILE} lists {name!r}, a path outside the model.")
+    path = model_dir / pure
+    if not path.resolve().is_relative_to(root):
+        raise ArtifactError(f"{model_dir} is damaged: {name} leads outside the model directory.")
+    return path
+
+
+def _unlisted(model_dir: Path, files: dict[str, str]) -> list[str]:
+    """Files (and links) in the directory that checksums.json does not list."""
+    found = []
+    for folder, dirnames, filenames in os.walk(model_dir):
+        here = Path(folder)
+        links = [d for d in dirnames if (here / d).is_symlink()]  # os.walk does not enter them
+        for name in [*filenames, *links]:
+            relative = (here / name).relative_to(model_dir).as_posix()
+            if relative != CHECKSUMS_FILE and relative not in files:
+                found.append(relative)
+    return sorted(found)
+
+
 def verify(model_dir: Path, required: Iterable[str] = (CONFIG_FILE,)) -> str:
     """Check the directory against checksums.json; returns the artifact's id.
-    Every name in `required` must be listed, and every listed file present and intact."""
+    Every name in `required` must be listed, every listed file present, intact and
+    inside the directory, and no other file may be there."""
     model_dir = Path(model_dir)
     files = read_checksums(model_dir)
+    root = model_dir.resolve()
     for name in required:
         if name not in files:
             raise ArtifactError(f"{model_dir} is incomplete: {name} is not listed in {CHECKSUMS_FILE}.")
+    paths = {name: _listed_path(model_dir, root, name) for name in files}
+    unlisted = _unlisted(model_dir, files)
+    if unlisted:
+        raise ArtifactError(
+            f"{model_dir} holds files that {CHECKSUMS_FILE} does not list, so it cannot be trusted: "
+            + ", ".join(unlisted[:5])
+            + (" ..." if len(unlisted) > 5 else "")
+        )
     for name, expected in files.items():
-        path = model_dir / name
+        path = paths[name]
         if not path.is_file():
             raise ArtifactError(f"{model_dir} is damaged or incomplete: {name} is missing.")
         if sha256_file(path) != expected:

@@ -313,13 +313,14 @@ def send_message():
 
 @pytest.fixture
 def agent_socket():
-    """`agent_socket(cookie=None, origin=ORIGIN)`: the dashboard's socket, not yet connected."""
+    """`agent_socket(cookie=None, origin=ORIGIN, host=...)`: the dashboard's socket, not yet
+    connected; by default opened from the server's own page (Origin matches Host)."""
     from channels.testing import WebsocketCommunicator
 
     from chatbot.asgi import application
 
-    def agent_socket(cookie: str | None = None, origin: str = ORIGIN):
-        headers = [(b"origin", origin.encode())]
+    def agent_socket(cookie: str | None = None, origin: str = ORIGIN, host: str = ORIGIN.split("://", 1)[1]):
+        headers = [(b"origin", origin.encode()), (b"host", host.encode())]
         if cookie:
             headers.append((b"cookie", f"sessionid={cookie}".encode()))
         return WebsocketCommunicator(application, "/ws/agent/", headers=headers)

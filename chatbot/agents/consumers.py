@@ -5,8 +5,15 @@ views; this socket only carries events.
 Client frames: {"type": "ping"} (heartbeat), {"type": "open", "conversation_id"},
 {"type": "typing", "on": bool}. Server frames: hello, presence, queue, message,
 prediction, suggestions, articles, explanation, status, typing, pong, opened, error.
+
+The socket lives no longer than the agent's login: it re-checks the session and the
+agent permission on every frame, every heartbeat period, and at once when the user
+logs out or loses the permission (agents.signals); then it closes with 4403 and
+sends nothing more.
 """
 
+import asyncio
+import contextlib
 import json
 import uuid
 
@@ -24,6 +31,11 @@ CLOSE_FORBIDDEN = 4403
 class AgentConsumer(AsyncWebsocketConsumer):
     agent = None
     opened: str | None = None
+    session_key: str | None = None
+    # Seconds between the server's own re-checks of the login (a script that never
+    # sends a frame is re-checked too).
+    recheck_s: float = presence.HEARTBEAT_S
+    _recheck_task: asyncio.Task | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -34,6 +46,8 @@ class AgentConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.agent = user
+        self.session_key = self.scope["session"].session_key
+        await self.channel_layer.group_add(realtime.agent_group(user.pk), self.channel_name)
         await self.channel_layer.group_add(realtime.AGENTS_GROUP, self.channel_name)
         await database_sync_to_async(presence.connect)(user.pk, self.channel_name)
         await self.send_json(
@@ -43,22 +57,57 @@ class AgentConsumer(AsyncWebsocketConsumer):
                 "heartbeat_s": presence.HEARTBEAT_S,
             }
         )
+        self._recheck_task = asyncio.create_task(self._recheck_periodically())
 
     async def disconnect(self, code: int) -> None:
-        if self.agent is None:
-            return
+        await self._leave()
+
+    async def _leave(self) -> bool:
+        """Leave every group and go offline; once (a revoked socket leaves before it
+        closes). False when it had already left."""
+        agent, self.agent = self.agent, None
+        if agent is None:
+            return False
+        if self._recheck_task is not None and self._recheck_task is not asyncio.current_task():
+            self._recheck_task.cancel()
+        await self.channel_layer.group_discard(realtime.agent_group(agent.pk), self.channel_name)
         await self.channel_layer.group_discard(realtime.AGENTS_GROUP, self.channel_name)
         if self.opened:
             await self.channel_layer.group_discard(realtime.conversation_group(self.opened), self.channel_name)
         await database_sync_to_async(presence.disconnect)(self.channel_name)
+        return True
 
     async def send_json(self, content: dict) -> None:
+        if self.agent is None:
+            return  # revoked (or never let in): nothing more leaves this socket
         await self.send(text_data=json.dumps(content))
+
+    # --- The login, re-checked ------------------------------------------------------
+
+    async def recheck(self) -> bool:
+        """True while the login is still good; else the socket is closed."""
+        agent = self.agent
+        if agent is None:
+            return False
+        if await database_sync_to_async(services.login_still_valid)(self.session_key, agent.pk):
+            return True
+        if await self._leave():
+            await self.close(code=CLOSE_FORBIDDEN)
+        return False
+
+    async def _recheck_periodically(self) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            while self.agent is not None:
+                await asyncio.sleep(self.recheck_s)
+                await self.recheck()
+
+    async def agent_recheck(self, event: dict) -> None:
+        await self.recheck()
 
     # --- Frames from the dashboard ---------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.agent is None:
+        if not await self.recheck():
             return
         try:
             frame = json.loads(text_data or "")

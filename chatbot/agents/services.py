@@ -10,8 +10,11 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
+from importlib import import_module
+from types import SimpleNamespace
 
 from django.conf import settings
+from django.contrib import auth
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.db import connection, transaction
@@ -48,6 +51,25 @@ class AgentActionError(Exception):
 def is_agent(user) -> bool:
     """May this user work in the dashboard? (Superusers have every permission.)"""
     return bool(user and user.is_authenticated and user.is_active and user.has_perm(PERMISSION))
+
+
+def login_still_valid(session_key: str | None, user_id: int) -> bool:
+    """Is the login a dashboard socket was opened with still good: its session still
+    there (not logged out, not expired), still this user's (and not from before a
+    password change), and the user still an agent? Read fresh from the session store,
+    never from the copy the socket loaded at connect."""
+    if not session_key:
+        return False
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    user = auth.get_user(SimpleNamespace(session=store))
+    return user.pk == user_id and is_agent(user)
+
+
+def recheck_agent_sockets(user_ids) -> None:
+    """Ask the users' open dashboard sockets to re-check their login now (after a
+    logout, or a change of who may work in the dashboard); each closes if it fails."""
+    for user_id in set(user_ids):
+        realtime.push(realtime.agent_group(user_id), {"type": "agent.recheck"})
 
 
 def check_text(text: object) -> str:

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET
 from chatbot.analytics import cache as report_cache
 from chatbot.analytics import charts, clusters, reports
 from chatbot.analytics.models import SeedRun
+from chatbot.audit.services import record
 
 PERMISSION = "analytics.view_reports"
 
@@ -196,6 +197,7 @@ def export(request: HttpRequest, name: str) -> HttpResponse:
         rows = reports.TABLES[name][1](period)
     else:
         raise Http404("No such table.")
+    record(request.user, "analytics.export", name, start=str(period.start), end=str(period.end), rows=len(rows))
     return _csv_response(f"{name}-{period.start}-{period.end}.csv", rows)
 
 

@@ -2,10 +2,10 @@
 
 from django import forms
 from django.contrib import admin, messages
-from django.utils import timezone
 
 from chatbot.api import tokens
 from chatbot.api.models import ApiCall, ApiToken
+from chatbot.audit.admin import AuditedAdmin
 
 
 class ApiTokenForm(forms.ModelForm):
@@ -27,7 +27,9 @@ class ApiTokenForm(forms.ModelForm):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(AuditedAdmin):
+    audit_name = "api_token"
+    audit_additions = False  # tokens.create_token records it
     form = ApiTokenForm
     list_display = ["name", "prefix", "user", "scope_list", "expires_at", "last_used_at", "revoked_at", "created_at"]
     list_filter = ["revoked_at"]
@@ -64,7 +66,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected tokens")
     def revoke(self, request, queryset):
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        count = sum(tokens.revoke(pk, actor=request.user) for pk in queryset.values_list("pk", flat=True))
         self.message_user(request, f"{count} token(s) revoked.")
 
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from chatbot.api.models import ApiToken
 from chatbot.api.problems import ApiProblem
+from chatbot.audit.services import record
 
 TOKEN_PREFIX = "nwc_"
 # Each scope includes the ones below it: an admin token may also read and write.
@@ -49,11 +50,16 @@ def create_token(*, name: str, user, scopes: list[str], expires_at=None, created
             expires_at=expires_at,
             created_by=created_by,
         )
+        record(created_by, "api_token.create", row, user_id=user.pk, scopes=scopes)
     return row, token
 
 
-def revoke(token_id: int) -> bool:
-    return bool(ApiToken.objects.filter(pk=token_id, revoked_at__isnull=True).update(revoked_at=timezone.now()))
+def revoke(token_id: int, actor=None) -> bool:
+    with transaction.atomic():
+        revoked = ApiToken.objects.filter(pk=token_id, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        if revoked:
+            record(actor, "api_token.revoke", ApiToken.objects.get(pk=token_id))
+    return bool(revoked)
 
 
 def verify(token: str) -> ApiToken:

@@ -91,6 +91,8 @@ def _model() -> str:
 
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
+    """200 or 503 with the status for anyone (load balancers, uptime checks); each
+    check's detail (versions, exception text) only for staff and the host itself."""
     checks = {
         name: _check(name, probe)
         for name, probe in (
@@ -103,10 +105,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
         )
     }
     healthy = all(ok for ok, _ in checks.values())
-    body = {
-        "status": "ok" if healthy else "unavailable",
-        **{name: {"ok": ok, "detail": detail} for name, (ok, detail) in checks.items()},
-    }
+    body = {"status": "ok" if healthy else "unavailable"}
+    if health.may_see_details(request):
+        body.update({name: {"ok": ok, "detail": detail} for name, (ok, detail) in checks.items()})
     return JsonResponse(body, status=200 if healthy else 503)
 
 

@@ -8,6 +8,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 
+from chatbot.audit.services import record
 from chatbot.knowledge import indexing, services
 from chatbot.knowledge.models import Article, KnowledgeIndexVersion, Passage
 from chatbot.modelops.lifecycle import ActivationRefused, TrainingRefused
@@ -75,6 +76,13 @@ class ArticleAdmin(admin.ModelAdmin):
                 messages.error(request, "Nothing was imported.")
             else:
                 messages.success(request, f"Imported: {report}.")
+                record(
+                    request.user,
+                    "knowledge.import",
+                    ", ".join(name for name, _ in sources),
+                    created=len(report.created),
+                    updated=len(report.updated),
+                )
                 return redirect("admin:knowledge_article_changelist")
         context = {
             **self.admin_site.each_context(request),

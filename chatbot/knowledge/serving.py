@@ -8,6 +8,7 @@ import threading
 from dataclasses import dataclass
 
 from chatbot.knowledge.models import KnowledgeIndexVersion
+from chatbot.modelops.lifecycle import check_pinned
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def current_index() -> LoadedIndex | None:
     global _current
     row = (
         KnowledgeIndexVersion.objects.filter(is_active=True, status=KnowledgeIndexVersion.Status.READY)
-        .values("id", "artifact_dir")
+        .values("id", "artifact_dir", "artifact_sha256")
         .first()
     )
     if row is None:
@@ -62,6 +63,7 @@ def current_index() -> LoadedIndex | None:
         from chatbot.knowledge.indexing import knowledge_indexes
 
         log.info("loading knowledge index v%s from %s", row["id"], row["artifact_dir"])
+        check_pinned(row["artifact_dir"], row["artifact_sha256"])
         _current = LoadedIndex(version_id=row["id"], index=knowledge_indexes.load(row["artifact_dir"]))
         return _current
 

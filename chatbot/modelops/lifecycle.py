@@ -22,7 +22,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from chatbot.audit.services import record
 from chatbot.modelops.models import OPEN_STATUSES, VersionBase, VersionStatus, VersionTransition
+from inference import artifact
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,15 @@ class Trained:
     artifact_dir: Path
     holdout: list = field(default_factory=list)
     fields: dict = field(default_factory=dict)
+
+
+def check_pinned(artifact_dir: str | Path, recorded: str) -> None:
+    """Before a worker loads a version to serve: refuse (inference.artifact.ArtifactError)
+    a directory whose content is not the one recorded in the database, such as a file
+    swapped on shared storage along with a rewritten checksums.json. A version from
+    before hashes were recorded (empty) loads as it is, checked against its checksums."""
+    if recorded:
+        artifact.check_digest(Path(artifact_dir), recorded)
 
 
 def read_metrics(artifact_dir: str | Path) -> dict:
@@ -90,6 +101,19 @@ class ModelKind:
 
     def regression_problems(self, report: dict, baseline: dict) -> list[str]:
         """Why ``report`` is worse than the active version's ``baseline``; empty: it may serve."""
+        return []
+
+    def digest(self, artifact_dir: str | Path) -> str:
+        """The artifact's digest (inference.artifact), once ``load`` accepted it; empty
+        for a kind whose artifacts carry no checksums.json (nothing to pin)."""
+        try:
+            return artifact.digest(Path(artifact_dir))
+        except artifact.ArtifactError:
+            return ""
+
+    def auto_activation_problems(self, version: VersionBase) -> list[str]:
+        """Why a version asked to activate when ready (automatic retraining) must wait
+        for a person instead, whatever the active version is; empty: it may."""
         return []
 
     def summary(self, report: dict, loaded: Any) -> dict:
@@ -233,6 +257,7 @@ class ModelKind:
             if progress is not None:
                 progress(TRAINING_SHARE, "evaluating")
             loaded = self.load(trained.artifact_dir)
+            sha256 = self.digest(trained.artifact_dir)
             new_report = self.evaluate(loaded, trained.holdout) if trained.holdout else {}
             baseline, baseline_report = self._baseline_report(version, trained.holdout)
             fields = dict(trained.fields)
@@ -261,6 +286,7 @@ class ModelKind:
             stage="ready",
             finished_at=timezone.now(),
             artifact_dir=str(trained.artifact_dir),
+            artifact_sha256=sha256,
             report=new_report,
             baseline_version=baseline,
             baseline_report=baseline_report,
@@ -269,7 +295,12 @@ class ModelKind:
         if progress is not None:
             progress(1.0, "ready")
         version = self.model.objects.get(pk=version_id)
-        if finished and version.activate_when_ready:
+        held = [] if version.force_activation else self.auto_activation_problems(version)
+        if finished and version.activate_when_ready and held:
+            note = "Not activated automatically: " + "; ".join(held) + ". " + self.force_hint
+            self.audit(version_id, "not activated", VersionStatus.READY, VersionStatus.READY, note=note)
+            log.warning("%s v%s was not activated: %s", self.label, version_id, note)
+        elif finished and version.activate_when_ready:
             try:
                 version = self.activate(version_id, user=version.created_by, force=version.force_activation)
             except ActivationRefused as exc:
@@ -303,11 +334,20 @@ class ModelKind:
 
     # --- Activation and rollback ---------------------------------------------------------
 
-    def _check_artifact(self, version: VersionBase) -> None:
+    def _check_artifact(self, version: VersionBase) -> str:
+        """The artifact's digest, once it loads (checksums verified: a damaged model
+        never serves) and is the one recorded when it was trained."""
         try:
-            self.load(version.artifact_dir)  # checksums verified: a damaged model never serves
-        except self.artifact_errors as exc:
+            self.load(version.artifact_dir)
+        except (*self.artifact_errors, artifact.ArtifactError) as exc:
             raise ActivationRefused(f"{version}'s artifact is damaged: {exc}") from exc
+        sha256 = self.digest(version.artifact_dir)
+        if version.artifact_sha256 and sha256 != version.artifact_sha256:
+            raise ActivationRefused(
+                f"{version}'s artifact was changed since it was trained (its files do not hash to the recorded "
+                "digest); train a new version."
+            )
+        return sha256
 
     def activate(self, version_id: int, user=None, *, force: bool = False) -> VersionBase:
         """Make a ready version the one that serves its scope; workers pick it up on their
@@ -316,7 +356,7 @@ class ModelKind:
         version = self.model.objects.get(pk=version_id)
         if version.status != VersionStatus.READY:
             raise ActivationRefused(f"{version} is not ready and cannot be activated.")
-        self._check_artifact(version)
+        sha256 = self._check_artifact(version)
         active, baseline = self.comparison_with_active(version)
         problems = self.regression_problems(version.report, baseline) if baseline and version.report else []
         if problems and not force:
@@ -324,7 +364,7 @@ class ModelKind:
                 f"{version} is worse than the active {active}: " + "; ".join(problems) + ". " + self.force_hint
             )
         note = ("Forced past: " + "; ".join(problems)) if problems else ""
-        return self._make_active(version_id, user, note=note, action="activated")
+        return self._make_active(version_id, user, note=note, action="activated", forced=bool(problems), sha256=sha256)
 
     def roll_back(self, version_id: int, user=None) -> VersionBase:
         """Go back to a version that served before: no guard (it served), but its
@@ -334,23 +374,37 @@ class ModelKind:
             raise ActivationRefused(f"{version} never served, so it is not a rollback target; activate it instead.")
         if version.is_active:
             raise ActivationRefused(f"{version} is already active.")
-        self._check_artifact(version)
+        sha256 = self._check_artifact(version)
         previous = self.active(**self.scope(version))
         note = f"Rolled back from {previous}." if previous else "Rolled back."
-        return self._make_active(version_id, user, note=note, action="rolled back")
+        return self._make_active(version_id, user, note=note, action="rolled back", sha256=sha256)
 
-    def _make_active(self, version_id: int, user, *, note: str, action: str) -> VersionBase:
+    def _make_active(
+        self, version_id: int, user, *, note: str, action: str, forced: bool = False, sha256: str = ""
+    ) -> VersionBase:
         try:
             with transaction.atomic():
                 version = self.model.objects.select_for_update().get(pk=version_id)
                 if version.status != VersionStatus.READY:
                     raise ActivationRefused(f"{version} is not ready and cannot be activated.")
                 scope = self.model.objects.filter(**self.scope(version))
+                previous = scope.filter(is_active=True).exclude(pk=version_id).values_list("pk", flat=True).first()
                 scope.filter(is_active=True).exclude(pk=version_id).update(is_active=False)
                 scope.filter(pk=version_id).update(
                     is_active=True, activated_at=timezone.now(), activated_by=user, activation_note=note[:500]
                 )
+                if sha256 and not version.artifact_sha256:  # a version from before digests were recorded
+                    scope.filter(pk=version_id).update(artifact_sha256=sha256)
                 self.audit(version_id, action, VersionStatus.READY, VersionStatus.READY, user=user, note=note)
+                staff_action = "model.rollback" if action == "rolled back" else "model.activate"
+                record(
+                    user,
+                    "model.force_activate" if forced else staff_action,
+                    version,
+                    kind=self.model._meta.label_lower,
+                    previous_version=previous,
+                    note=note[:500],
+                )
                 if user is not None and user.pk is not None:
                     LogEntry.objects.log_actions(
                         user_id=user.pk,

@@ -31,6 +31,9 @@ class VersionBase(models.Model):
     progress = models.FloatField(default=0.0)
     stage = models.CharField(max_length=200, blank=True)
     artifact_dir = models.CharField(max_length=500, blank=True)
+    # inference.artifact.digest of the artifact when it was trained (or first
+    # activated): serving refuses a directory whose content differs (issue 13).
+    artifact_sha256 = models.CharField(max_length=64, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     # The evaluation on the held-out split (with the held-out examples), and the
     # version that was active then, scored on the same split.

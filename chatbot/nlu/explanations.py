@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from chatbot import realtime
+from chatbot.modelops.lifecycle import check_pinned
 from chatbot.nlu.models import Explanation, KnowledgeExplanation, ModelVersion, TrainingExample
 
 log = logging.getLogger(__name__)
@@ -266,6 +267,7 @@ def _predictor(version: ModelVersion):
         if key not in _predictors:
             from inference import Predictor
 
+            check_pinned(version.artifact_dir, version.artifact_sha256)
             predictor = Predictor.load(
                 version.artifact_dir, device=settings.INFERENCE_DEVICE, threads=settings.INFERENCE_THREADS
             )

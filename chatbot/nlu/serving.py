@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from chatbot.modelops.lifecycle import check_pinned
 from chatbot.nlu.models import ModelVersion
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ _current: LoadedModel | None = None
 def active_version_row() -> dict | None:
     return (
         ModelVersion.objects.filter(is_active=True, status=ModelVersion.Status.READY)
-        .values("id", "artifact_dir")
+        .values("id", "artifact_dir", "artifact_sha256")
         .first()
     )
 
@@ -58,6 +59,7 @@ def current_model() -> LoadedModel:
         from inference import Predictor
 
         log.info("loading intent model v%s from %s", row["id"], row["artifact_dir"])
+        check_pinned(row["artifact_dir"], row["artifact_sha256"])
         predictor = Predictor.load(
             row["artifact_dir"], device=settings.INFERENCE_DEVICE, threads=settings.INFERENCE_THREADS
         )

@@ -1,6 +1,8 @@
 """A check /healthz adds to its database, broker, channel layer and model checks:
 a live worker on every queue (the conversations app adds: no visitor message
-left waiting, chatbot/conversations/recovery.py)."""
+left waiting, chatbot/conversations/recovery.py), and who may read the details."""
+
+import ipaddress
 
 from chatbot.celery import Queue
 from chatbot.ops import heartbeat
@@ -21,3 +23,16 @@ def workers() -> str:
 
 
 CHECKS = (("workers", workers),)
+
+
+def may_see_details(request) -> bool:
+    """Staff, or a request from this host (the container's health check, an operator's
+    curl on the box). Behind the proxy REMOTE_ADDR is the client's, as uvicorn takes it
+    from X-Forwarded-For, so the proxy's own loopback address does not count."""
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated and user.is_staff:
+        return True
+    try:
+        return ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
+    except ValueError:
+        return False

@@ -56,6 +56,19 @@ def holdout_of(report: dict) -> list[ReplyPair]:
     ]
 
 
+def auto_activation_problems(report: dict, min_bleu: float | None = None) -> list[str]:
+    """Why a retrained model must not start suggesting on its own (the quality gate of
+    automatic retraining, before the comparison with the active version): it was not
+    scored on held-out replies (too few agent replies to hold any out), or its held-out
+    BLEU is below REPLY_AUTO_ACTIVATION_MIN_BLEU. A person may still activate it."""
+    if not report or report.get("bleu") is None:
+        return ["it was not scored on held-out replies (it needs 20 agent replies to hold some out)"]
+    min_bleu = settings.REPLY_AUTO_ACTIVATION_MIN_BLEU if min_bleu is None else min_bleu
+    if report["bleu"] < min_bleu:
+        return [f"held-out BLEU {report['bleu']:.2f} is below the minimum {min_bleu:.2f}"]
+    return []
+
+
 def activation_problems(report: dict, baseline: dict | None, max_drop: float | None = None) -> list[str]:
     """Why this version is worse than the active one on the same pairs; empty when it may be activated."""
     if not baseline or report.get("bleu") is None or baseline.get("bleu") is None:

@@ -78,6 +78,9 @@ class ReplyModels(ModelKind):
     def regression_problems(self, report: dict, baseline: dict) -> list[str]:
         return evaluation.activation_problems(report, baseline)
 
+    def auto_activation_problems(self, version: ReplyModelVersion) -> list[str]:
+        return evaluation.auto_activation_problems(version.report)
+
     def summary(self, report: dict, loaded) -> dict:
         return {"metrics": {"bleu": report["bleu"]}} if report else {}
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from chatbot.modelops.lifecycle import check_pinned
 from chatbot.replies.models import ReplyModelVersion
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ def suggester_for(version: ReplyModelVersion) -> object:
         from inference.replies import load_suggester
 
         log.info("loading reply model %s from %s", version, version.artifact_dir)
+        check_pinned(version.artifact_dir, version.artifact_sha256)
         suggester = load_suggester(
             version.artifact_dir, device=settings.INFERENCE_DEVICE, threads=settings.INFERENCE_THREADS
         )

@@ -3,6 +3,8 @@
 from django import forms
 from django.contrib import admin, messages
 
+from chatbot.audit.admin import AuditedAdmin
+from chatbot.audit.services import record
 from chatbot.webhooks import services
 from chatbot.webhooks.models import Delivery, Event, EventType, Subscription
 from chatbot.webhooks.urlguard import UnsafeUrl, check_url
@@ -25,7 +27,8 @@ class SubscriptionForm(forms.ModelForm):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(AuditedAdmin):
+    audit_name = "webhook"
     form = SubscriptionForm
     list_display = ["name", "url", "is_active", "consecutive_failures", "disabled_at", "disabled_reason"]
     list_filter = ["is_active"]
@@ -65,6 +68,7 @@ class DeliveryAdmin(admin.ModelAdmin):
     @admin.action(description="Redeliver the selected events now")
     def redeliver(self, request, queryset):
         count = services.redeliver(list(queryset.values_list("pk", flat=True)))
+        record(request.user, "webhook.redeliver", f"{count} deliveries", deliveries=count)
         skipped = queryset.count() - count
         self.message_user(request, f"{count} delivery(ies) queued again.")
         if skipped:

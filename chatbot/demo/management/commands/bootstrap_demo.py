@@ -48,7 +48,10 @@ class Command(BaseCommand):
             return
         stale = ReplyModelVersion.objects.filter(status__in=replies.OPEN)
         stale.update(status=ReplyModelVersion.Status.FAILED, busy=False, error="Interrupted before it finished.")
-        version = replies.request_training(ReplyModelVersion.Kind.RETRIEVAL, activate_when_ready=True)
+        # An operator's explicit "train and activate": past the automatic-retraining gate.
+        version = replies.request_training(
+            ReplyModelVersion.Kind.RETRIEVAL, activate_when_ready=True, force_activation=True
+        )
         version = replies.train_version(version.pk)
         if not version.is_active:
             raise CommandError(f"Training the demo reply model failed: {version.error or 'not activated'}")

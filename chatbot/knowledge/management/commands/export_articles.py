@@ -4,6 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
+from chatbot.audit.services import record
 from chatbot.knowledge import services
 
 
@@ -15,4 +16,5 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         written = services.export_articles(options["out_dir"])
+        record(None, "knowledge.export", str(options["out_dir"]), via="manage.py", articles=len(written))
         self.stdout.write(self.style.SUCCESS(f"{len(written)} articles written to {options['out_dir']}"))

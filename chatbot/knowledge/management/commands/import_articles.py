@@ -4,6 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from chatbot.audit.services import record
 from chatbot.knowledge import services
 
 
@@ -22,4 +23,12 @@ class Command(BaseCommand):
             for name, reason in exc.problems:
                 self.stderr.write(f"{name}: {reason}")
             raise CommandError(f"nothing imported: {len(exc.problems)} problem(s)") from None
+        record(
+            None,
+            "knowledge.import",
+            ", ".join(str(p) for p in options["paths"]),
+            via="manage.py",
+            created=len(report.created),
+            updated=len(report.updated),
+        )
         self.stdout.write(self.style.SUCCESS(str(report)))

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
+from chatbot.audit.services import record
 from chatbot.nlu import training_data
 
 
@@ -16,6 +17,7 @@ class Command(BaseCommand):
 
     def handle(self, fmt: str, output: Path | None, **options):
         content = training_data.export_training_data(fmt)
+        record(None, "training_data.export", str(output or "stdout"), via="manage.py", format=fmt)
         if output is None:
             self.stdout.write(content, ending="")
         else:

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from chatbot.audit.services import record
 from chatbot.nlu import training_data
 
 
@@ -26,6 +27,7 @@ class Command(BaseCommand):
             report = training_data.import_training_data(content, fmt)
         except training_data.ImportFailed as exc:
             raise CommandError(f"{path}: {exc} Nothing was imported.") from exc
+        record(None, "training_data.import", str(path), via="manage.py", format=fmt)
         for reason in report.rejected:
             self.stderr.write(f"rejected {reason}")
         self.stdout.write(str(report))
