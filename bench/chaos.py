@@ -11,7 +11,7 @@ un-acked messages after a reconnect, `resume` on a gap); one fault per phase:
     worker_kill_mid_task   SIGKILL of the inference worker while it holds a task
     worker_kill_idle       SIGKILL of the inference worker between tasks
     postgres_restart       pg_ctl restart -m fast
-    redis_restart_empty    redis-server killed, started again empty 1 s later
+    redis_restart_empty    redis-server killed, started again empty 3 s later
     redis_down_at_publish  Redis unreachable (3 s) from the moment a reply task is
                            published, i.e. after the visitor message's commit
     server_kill            SIGKILL of `serve` (its workers die with it), started again
@@ -304,7 +304,7 @@ class Stack:
             self.postgres.restart_fast()
         elif fault == "redis_restart_empty":
             self.redis.kill()
-            time.sleep(1)
+            time.sleep(3)
             self.redis.start()
         elif fault == "redis_down_at_publish":
             self.plug.pull_at_publish("inference", outage_s=3)
@@ -325,8 +325,9 @@ class Stack:
 
 
 def run_fault(stack: Stack, fault: str, visitors: int, interval: float, before: float = 2, after: float = 4,
-              drain: float = 60) -> dict:  # fmt: skip
-    """One phase: load, the fault, more load, then wait for every acked message to be answered."""
+              drain: float = 60, send_until_back: bool = True) -> dict:  # fmt: skip
+    """One phase: load, the fault, more load (`after` s, and until the stack is back
+    with `send_until_back`), then wait for every acked message to be answered."""
     crowd = [Visitor(stack.serve.url, interval) for _ in range(visitors)]
     watch = HealthWatch(stack)
     watch.start()
@@ -345,6 +346,9 @@ def run_fault(stack: Stack, fault: str, visitors: int, interval: float, before: 
         raise
     # More load after the fault, until the stack is back (at most 180 s).
     while time.monotonic() - fault_at < 180 and (time.monotonic() - fault_at < after or watch.back_at is None):
+        if not send_until_back and time.monotonic() - fault_at >= after:
+            for visitor in crowd:
+                visitor.sending.clear()
         time.sleep(0.1)
     back_at = watch.back_at
     for visitor in crowd:

@@ -107,6 +107,12 @@ class RedisPlug:
         self.loop.run_forever()
 
     async def _connection(self, client_reader, client_writer) -> None:
+        try:
+            await self._proxy(client_reader, client_writer)
+        except asyncio.CancelledError:  # stop(): end quietly
+            client_writer.transport.abort()
+
+    async def _proxy(self, client_reader, client_writer) -> None:
         if self.unplugged:
             client_writer.transport.abort()
             return
