@@ -8,6 +8,9 @@ replies, and the machine.
 
     python bench/chat_latency.py --visitors 50 --interval 2 --duration 60
     python bench/chat_latency.py --visitors 50 --held 10   # 10 of them with an agent (suggestions)
+    python bench/chat_latency.py --visitors 200 --rates 50,100,150,200 --duration 30
+        # the same visitors at each total rate (messages per second) in turn, and the
+        # highest rate whose p95 stays within --p95-goal ms
 """
 
 import argparse
@@ -80,13 +83,13 @@ def prepare_database(env: dict) -> None:
         subprocess.run([sys.executable, "manage.py", *command], cwd=REPO, env=env, check=True)
 
 
-def start_server(env: dict, port: int, within: float = 120) -> subprocess.Popen:
+def start_server(env: dict, port: int, within: float = 300) -> subprocess.Popen:
     log = (REPO / "var" / "bench-server.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "manage.py", "serve", "--port", str(port)],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
-    deadline = time.monotonic() + within
+    deadline = time.monotonic() + within  # the workers load their models before they count (minutes on a starved box)
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
@@ -182,6 +185,8 @@ def main() -> None:
         "inference workers make reply suggestions for each of their messages, and the latency of the "
         "others' bot replies shows what that costs",
     )
+    parser.add_argument("--rates", default="", help="comma list of total messages per second to step through")
+    parser.add_argument("--p95-goal", type=float, default=250.0, help="with --rates: the p95 (ms) a rate must keep")
     args = parser.parse_args()
 
     env = {
@@ -210,19 +215,17 @@ def main() -> None:
     try:
         # Wait until the workers answer, so the run measures a warm system.
         asyncio.run(wait_for_a_reply(f"http://127.0.0.1:{port}"))
-        started = time.perf_counter()
-        crowd = asyncio.run(
-            load(
-                f"http://127.0.0.1:{port}",
-                args.visitors,
-                args.interval,
-                args.duration,
-                args.grace,
-                take_over,
-                args.held,
+        rates = [float(r) for r in args.rates.split(",") if r] or [args.visitors / args.interval]
+        runs = []
+        for rate in rates:
+            interval = args.visitors / rate
+            started = time.perf_counter()
+            crowd = asyncio.run(
+                load(
+                    f"http://127.0.0.1:{port}", args.visitors, interval, args.duration, args.grace, take_over, args.held
+                )
             )
-        )
-        elapsed = time.perf_counter() - started - args.grace
+            runs.append((rate, interval, crowd, time.perf_counter() - started - args.grace))
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -230,22 +233,41 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
 
-    latencies, lost, duplicated, sent = reply_latencies(crowd[args.held :])
     print(f"machine: {machine()}")
-    print(
-        f"setup: {args.visitors} visitors, one message every {args.interval:g} s each, {args.duration:g} s, "
-        "uvicorn + Celery workers (inference: threads pool, micro-batched), Redis, PostgreSQL"
-        + (f"; {args.held} of the visitors held by an agent (no bot replies, suggestions instead)" if args.held else "")
-    )
-    print(f"messages sent: {sent}, replies: {len(latencies)}, lost: {lost}, duplicated: {duplicated}")
-    if latencies:
+    sustained = []
+    for rate, interval, crowd, elapsed in runs:
         print(
-            f"latency ms: p50 {percentile(latencies, 50):.1f}  p95 {percentile(latencies, 95):.1f}  "
-            f"p99 {percentile(latencies, 99):.1f}  mean {statistics.mean(latencies):.1f}  max {max(latencies):.1f}"
+            f"setup: {args.visitors} visitors, one message every {interval:g} s each ({rate:g} msg/s), "
+            f"{args.duration:g} s, uvicorn + Celery workers (inference: threads pool, micro-batched), Redis, PostgreSQL"
+            + (
+                f"; {args.held} of the visitors held by an agent (no bot replies, suggestions instead)"
+                if args.held
+                else ""
+            )
         )
-        print(f"replies per second: {len(latencies) / elapsed:.1f}")
-    if args.held:
-        report_suggestions(crowd[: args.held])
+        p95 = report(crowd[args.held :], elapsed)
+        if p95 is not None and p95 <= args.p95_goal:
+            sustained.append(rate)
+        if args.held:
+            report_suggestions(crowd[: args.held])
+    if args.rates:
+        best = f"{max(sustained):g} msg/s" if sustained else "none of the rates tried"
+        print(f"highest rate with p95 <= {args.p95_goal:g} ms: {best}; machine at the end: {machine()}")
+
+
+def report(crowd: list[Visitor], elapsed: float) -> float | None:
+    """Print sent, lost, duplicated and the latency percentiles; returns the p95 (ms)."""
+    latencies, lost, duplicated, sent = reply_latencies(crowd)
+    print(f"messages sent: {sent}, replies: {len(latencies)}, lost: {lost}, duplicated: {duplicated}")
+    if not latencies:
+        return None
+    p95 = percentile(latencies, 95)
+    print(
+        f"latency ms: p50 {percentile(latencies, 50):.1f}  p95 {p95:.1f}  "
+        f"p99 {percentile(latencies, 99):.1f}  mean {statistics.mean(latencies):.1f}  max {max(latencies):.1f}"
+    )
+    print(f"replies per second: {len(latencies) / elapsed:.1f}")
+    return p95
 
 
 def reply_latencies(crowd: list[Visitor]) -> tuple[list[float], int, int, int]:

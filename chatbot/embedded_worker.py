@@ -59,11 +59,6 @@ def start() -> WorkController:
         # The scheduler (nightly retraining, the sweeper of unanswered messages), as
         # a thread: it sends to the same in-process broker this worker consumes.
         EmbeddedService(app, schedule_filename=settings.CELERY_BEAT_SCHEDULE_FILENAME, thread=True).start()
-    from chatbot.nlu import serving
-
-    threading.Thread(target=serving.warm_up, name="intent-model-warm-up", daemon=True).start()
-    from chatbot.knowledge import serving as knowledge_serving
-
-    threading.Thread(target=knowledge_serving.warm_up, name="knowledge-index-warm-up", daemon=True).start()
+    # Its heartbeat thread loads the models first (chatbot/ops/heartbeat.py).
     log.info("embedded Celery worker started on queues %s", ", ".join(q.value for q in Queue))
     return worker

@@ -463,12 +463,12 @@ def real_stack(active_model):
 class WorkerProcess:
     """A Celery worker process on the inference and default queues."""
 
-    def __init__(self, **env: str) -> None:
+    def __init__(self, *args: str, **env: str) -> None:
         self.log_path = REPO / "var" / f"worker-{uuid.uuid4().hex[:8]}.log"
         self.log = self.log_path.open("w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "chatbot", "worker", "-Q", "inference,default",
-             "--pool", "solo", "--loglevel", "INFO", "--without-mingle", "--without-gossip"],
+             "--pool", "solo", "--loglevel", "INFO", "--without-mingle", "--without-gossip", *args],
             cwd=REPO, env=server_env(**env), stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
 
@@ -493,11 +493,12 @@ class WorkerProcess:
 
 @pytest.fixture
 def start_worker_process():
-    """`start_worker_process(**env)`: a Celery worker process, stopped after the test."""
+    """`start_worker_process(*args, **env)`: a Celery worker process (args added to its
+    command line, e.g. "--hostname", "a@%h"), stopped after the test."""
     started: list[WorkerProcess] = []
 
-    def start(**env: str) -> WorkerProcess:
-        started.append(WorkerProcess(**env))
+    def start(*args: str, **env: str) -> WorkerProcess:
+        started.append(WorkerProcess(*args, **env))
         return started[-1]
 
     yield start

@@ -40,8 +40,10 @@ def oldest_unanswered_age_s(now=None) -> float:
 
 def requeue_unanswered(now=None, limit: int = 500) -> list[int]:
     """Enqueue the reply task again for each message waiting longer than
-    REPLY_RECOVERY_AFTER_S; returns their ids. One message is enqueued at most
-    once per REPLY_RECOVERY_AFTER_S, so a backlog is not multiplied."""
+    REPLY_RECOVERY_AFTER_S; returns their ids. A message is enqueued again only
+    once its age has doubled since the last time (at 10, 20, 40 s ...): while no
+    worker answers (one loading its model after a restart), the queue must not
+    fill with copies of the same backlog, each a prediction when a worker is back."""
     from chatbot.conversations.tasks import reply_to_visitor_message
 
     now = now or timezone.now()
@@ -50,8 +52,9 @@ def requeue_unanswered(now=None, limit: int = 500) -> list[int]:
         created_at__gte=now - timedelta(seconds=settings.REPLY_RECOVERY_MAX_AGE_S),
     )
     requeued = []
-    for message_id in waiting.order_by("created_at").values_list("pk", flat=True)[:limit]:
-        if not cache.add(f"recovery:requeued:{message_id}", 1, timeout=max(1, int(settings.REPLY_RECOVERY_AFTER_S))):
+    for message_id, created_at in waiting.order_by("created_at").values_list("pk", "created_at")[:limit]:
+        age_s = (now - created_at).total_seconds()
+        if not cache.add(f"recovery:requeued:{message_id}", 1, timeout=max(1, round(age_s))):
             continue
         reply_to_visitor_message.delay(message_id)
         requeued.append(message_id)

@@ -3,7 +3,6 @@
 import logging
 
 from celery import shared_task
-from celery.signals import worker_ready
 
 from chatbot.celery import Queue
 from chatbot.conversations import services
@@ -11,17 +10,16 @@ from chatbot.conversations.models import Message
 from chatbot.knowledge import serving as knowledge_serving
 from chatbot.nlu import services as nlu_services
 from chatbot.nlu import serving
+from chatbot.ops import heartbeat
 from chatbot.ops.resilience import TRANSIENT_ERRORS
 
 log = logging.getLogger(__name__)
 
 
-@worker_ready.connect
-def load_model_before_the_first_message(sender=None, **kwargs) -> None:
-    consumed = sender.app.amqp.queues.consume_from if sender is not None else None
-    if consumed and Queue.INFERENCE.value in consumed:
-        serving.warm_up()
-        knowledge_serving.warm_up()
+# A worker of the inference queue loads the models before its first heartbeat, so
+# the first visitor does not wait for them and /healthz counts it only once it answers.
+heartbeat.warm_up_before_beating(Queue.INFERENCE.value, serving.warm_up)
+heartbeat.warm_up_before_beating(Queue.INFERENCE.value, knowledge_serving.warm_up)
 
 
 # A database or broker restart fails the task for a moment: retry with backoff

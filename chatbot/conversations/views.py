@@ -60,6 +60,14 @@ def _check(name: str, probe) -> tuple[bool, str]:
 
 
 def _database() -> str:
+    if connection.vendor == "postgresql":
+        # A new connection, not one from the pool: the pool waits (up to 10 s) for
+        # the database to come back, which would hide a restart from /healthz.
+        import psycopg
+
+        with psycopg.connect(**{**connection.get_connection_params(), "connect_timeout": 2}) as direct:
+            direct.execute("SELECT 1")
+        return connection.vendor
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return connection.vendor

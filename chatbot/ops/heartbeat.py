@@ -1,6 +1,8 @@
 """Worker heartbeats: every Celery worker (a process, or the one embedded in
 the server) writes every WORKER_HEARTBEAT_S that it is alive and which queues
-it consumes; /healthz counts the live workers of each queue.
+it consumes; /healthz counts the live workers of each queue. A worker beats
+only once it has run the warm-ups its queues register (the inference queue
+loads its models), so /healthz never counts a worker that cannot answer yet.
 
 With Redis the beats live in one hash per queue (so every server process sees
 every host's workers); without it, in this process.
@@ -16,6 +18,7 @@ from django.conf import settings
 log = logging.getLogger(__name__)
 
 _local: dict[str, dict[str, float]] = {}
+_warm_ups: dict[str, list] = {}
 _local_lock = threading.Lock()
 _client = None
 
@@ -33,6 +36,12 @@ def _redis():
             settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2, health_check_interval=10
         )
     return _client
+
+
+def warm_up_before_beating(queue: str, warm_up) -> None:
+    """Run `warm_up()` in every worker of `queue` before its first heartbeat."""
+    if warm_up not in _warm_ups.setdefault(queue, []):
+        _warm_ups[queue].append(warm_up)
 
 
 def stale_after_s() -> float:
@@ -89,6 +98,11 @@ class Heartbeat:
         return self
 
     def _run(self) -> None:
+        for warm_up in [w for queue in self.queues for w in _warm_ups.get(queue, [])]:
+            try:
+                warm_up()
+            except Exception:  # a broken model must not hide a live worker; its tasks report it
+                log.exception("warm-up %s failed", getattr(warm_up, "__qualname__", warm_up))
         while not self.stopped.is_set():
             try:
                 beat(self.hostname, self.queues)

@@ -62,3 +62,25 @@ def test_healthz_is_503_while_a_visitor_message_waits_past_the_threshold(
 def test_the_embedded_worker_beats_for_every_queue(celery_worker):
     for queue in Queue:
         assert heartbeat.live_workers(queue.value) == [celery_worker.hostname]
+
+
+def test_a_worker_beats_only_after_the_warm_ups_of_its_queues(settings):
+    """The inference worker loads its models first: /healthz must not count it before it can answer."""
+    import threading
+
+    settings.WORKER_HEARTBEAT_S = 0.1
+    loaded = threading.Event()
+    warm_up = loaded.wait  # a model that takes until `loaded` to load
+    heartbeat.warm_up_before_beating("inference", warm_up)
+    beating = heartbeat.Heartbeat("inference@warming", ["inference"]).start()
+    try:
+        time.sleep(0.5)
+        assert "inference@warming" not in heartbeat.live_workers("inference")
+        loaded.set()
+        deadline = time.monotonic() + 5
+        while "inference@warming" not in heartbeat.live_workers("inference") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "inference@warming" in heartbeat.live_workers("inference")
+    finally:
+        heartbeat._warm_ups["inference"].remove(warm_up)
+        beating.stop()

@@ -1,40 +1,57 @@
 """The fault table on the real stack: its own PostgreSQL cluster and
-redis-server on spare loopback ports, `manage.py serve` with supervised
-workers, visitors on websockets behaving as the widget does. For each fault,
-every acked message is answered exactly once, /healthz says 503 while degraded
-and 200 after. (bench/chaos.py prints the same table with counts.)"""
+redis-server on spare loopback ports (Redis behind a proxy the test pulls out),
+`manage.py serve` with supervised workers, visitors on websockets behaving as
+the widget does. For each fault: every acked message is answered exactly once
+within 30 s of the stack being back, /healthz says 503 while degraded and 200
+after. (bench/chaos.py prints the same table with counts, at any load.)
 
-import os
+One stack for the module, one test per fault, in the order of FAULTS."""
 
 import pytest
 
-from bench.chaos import Stack, run_fault
-from tests.faults.conftest import Serve
+from bench.chaos import FAULTS, Stack, run_fault
+from tests.faults.conftest import RedisPlug, RedisServer, Serve, demo_model, throwaway_postgres
+
+# Answers come this long after the stack is back at the latest (the issue's promise).
+ANSWERED_WITHIN_S = 30
 
 
-@pytest.fixture
-def stack(postgres_cluster, redis_server, demo_model_dir, tmp_path):
-    tmp_path.chmod(0o755)
-    stack = Stack(tmp_path, demo_model_dir, postgres_cluster, redis_server, Serve)
-    stack.wait_healthy(within=120)
-    yield stack
-    stack.stop()
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("realstack")
+    directory.chmod(0o755)
+    redis = RedisServer(directory)
+    try:
+        with throwaway_postgres() as postgres:
+            stack = Stack(directory, demo_model(), postgres, redis, Serve, RedisPlug)
+            try:
+                stack.timings["healthy_s"] = round(
+                    stack.timings["server_answers_s"] + stack.wait_healthy(within=180), 1
+                )
+                print(f"stack started: {stack.timings}", flush=True)
+                yield stack
+            finally:
+                stack.stop()
+    finally:
+        redis.kill()
 
 
-@pytest.mark.timeout(900)
-# 4.5 to 8.5 minutes on a 2-core machine, and its recovery-time bounds were missed twice in
-# five runs under heavy load: run on purpose (RUN_FAULT_SUITE=1, or bench/chaos.py), not in
-# every CI run, until it is trimmed. The fault tests in tests/faults/test_*.py run always.
-@pytest.mark.skipif(not os.environ.get("RUN_FAULT_SUITE"), reason="the whole fault table: set RUN_FAULT_SUITE=1")
-def test_every_acked_message_is_answered_once_through_worker_postgres_redis_and_server_faults(stack):
-    rows = [run_fault(stack, fault, visitors=3, interval=0.5) for fault in
-            ("worker_kill", "postgres_restart", "redis_restart_empty", "server_kill")]  # fmt: skip
-    for row in rows:
-        assert row["acked"] > 0, row
-        assert row["lost"] == 0 and row["duplicated"] == 0 and row["unacked"] == 0, row
-        assert row["healthz_200_after"], row
-        # "Back" is when /healthz sees a worker per queue again; a worker's heartbeat
-        # starts before it has loaded the model (20-30 s on a loaded 2-core box), so
-        # the answers come up to that much later (bench/chaos.py prints both times).
-        assert row["answered_after_back_s"] <= 60, row
-    assert rows[0]["healthz_503_while_degraded"], rows[0]  # no live inference worker for a few seconds
+@pytest.mark.timeout(240, func_only=True)  # the stack starts once, bounded by its own waits
+@pytest.mark.parametrize("fault", FAULTS)
+def test_every_acked_message_is_answered_once_through_the_fault(stack, fault):
+    # Visitors send for 4 s after the fault, not through the whole outage: on a small CI
+    # machine a minute's backlog alone takes longer than 30 s to answer.
+    row = run_fault(stack, fault, visitors=3, interval=1.0, send_until_back=False)
+    print(row, flush=True)
+    assert row["acked"] > 0, row
+    assert row["lost"] == 0 and row["duplicated"] == 0 and row["unacked"] == 0, row
+    assert row["healthz_503_while_degraded"], row
+    assert row["healthz_200_after"], row
+    assert row["answered_after_back_s"] <= ANSWERED_WITHIN_S, row
+    if fault == "worker_kill_mid_task":
+        assert row["tasks_held_at_kill"] > 0, row
+    if fault == "worker_kill_idle":
+        assert row["tasks_held_at_kill"] == 0, row
+    if fault == "redis_down_at_publish":
+        # The publish was dropped after the commit: its message was acked, and answered all the same.
+        assert row["dropped_acked_and_answered"] == [(True, True)], row

@@ -81,6 +81,20 @@ def test_sweeper_answers_a_message_that_was_stored_but_never_queued(
     assert Message.objects.filter(sender="bot").count() == 1
 
 
+def test_sweeper_enqueues_a_message_again_only_once_its_age_has_doubled(visitor, settings, broker_down_once):
+    from chatbot.conversations import recovery
+
+    settings.REPLY_RECOVERY_AFTER_S = 0.5
+    message, _ = services.record_visitor_message(visitor.conversation.pk, "anyone?", uuid.uuid4())
+    assert broker_down_once  # never queued: no worker answers it in this test
+    Message.objects.filter(pk=message.pk).update(created_at=timezone.now() - timedelta(seconds=2))
+    assert recovery.requeue_unanswered() == [message.pk]
+    time.sleep(1.2)  # past REPLY_RECOVERY_AFTER_S, not yet twice its age of 2 s
+    assert recovery.requeue_unanswered() == []
+    time.sleep(1.3)
+    assert recovery.requeue_unanswered() == [message.pk]
+
+
 def test_sweeper_leaves_young_old_and_decided_messages_alone(visitor, settings):
     from chatbot.conversations import recovery
 
