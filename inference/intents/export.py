@@ -192,7 +192,6 @@ def quantize_static_int8(src: Path, dst: Path, calibration: Sequence[Batch], opt
         calibrate_method=methods[options.calibration],
         extra_options={
             "DefaultTensorType": onnx.TensorProto.FLOAT,
-            "CalibMaxIntermediateOutputs": 64,
             "OpTypesToExcludeOutputQuantization": [] if options.quantize_outputs else ["MatMul"],
         },
     )

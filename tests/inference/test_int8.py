@@ -113,3 +113,18 @@ def test_a_bad_int8_setting_is_refused_before_anything_is_written(
     with pytest.raises(ValueError, match="int8_max_accuracy_loss"):
         train_intent_model(train_examples, tmp_path / "m", config=TrainConfig(int8_max_accuracy_loss=-0.1))
     assert not list(tmp_path.iterdir())
+
+
+def test_static_int8_calibrates_on_a_multiple_of_64_queries(fast_model: Path, tmp_path: Path) -> None:
+    # onnxruntime drops what it collected every CalibMaxIntermediateOutputs queries
+    # without keeping the ranges; with that option set, 64 queries calibrated nothing.
+    from inference.encoder import TextTokenizer
+    from inference.intents.export import StaticInt8Options, calibration_batches, quantize_static_int8
+
+    tokenizer = TextTokenizer(fast_model / "tokenizer.json", 64)
+    texts = [f"how much is {n} dollars in euros" for n in range(64)]
+    out = tmp_path / "static.onnx"
+    quantize_static_int8(
+        fast_model / "model.onnx", out, calibration_batches(tokenizer, texts, 64, 13), StaticInt8Options()
+    )
+    assert out.stat().st_size < (fast_model / "model.onnx").stat().st_size
