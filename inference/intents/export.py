@@ -175,6 +175,11 @@ def quantize_static_int8(src: Path, dst: Path, calibration: Sequence[Batch], opt
         for node in graph.node
         if node.op_type == "MatMul" and any(name in weights for name in node.input) and _layer_of(node.name) not in kept
     ]
+    if options.calibration != "minmax":
+        # The histogram calibrators stack every batch's activations into one array,
+        # so all batches need one shape: pad to the longest (id 0, mask 0).
+        width = max(ids.shape[1] for ids, _ in calibration)
+        calibration = [tuple(np.pad(a, ((0, 0), (0, width - a.shape[1]))) for a in batch) for batch in calibration]
     logging.getLogger("onnxruntime").setLevel(logging.ERROR)
     logging.getLogger("root").setLevel(logging.ERROR)
     quantize_static(
