@@ -13,11 +13,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..encoder import mean_pool
 from .model import IntentModel
 
 ONNX_FILE = "model.onnx"
 ONNX_INT8_FILE = "model.int8.onnx"
 ONNX_INT8_STATIC_FILE = "model.int8-static.onnx"
+
+# A second output: the unit-length sentence vector the head reads. Serving asks only
+# for "logits"; training uses it to score each precision with a head that has not
+# seen the validation queries (fast mode refits its head on them).
+EMBEDDING_OUTPUT = "sentence_embedding"
 
 Batch = tuple[np.ndarray, np.ndarray]  # (input_ids, attention_mask), (batch, seq) each
 
@@ -63,16 +69,17 @@ def export_onnx(
         # The TorchScript exporter (dynamo=False) needs no onnxscript and handles
         # BERT's dynamic batch and sequence axes well.
         torch.onnx.export(
-            model,
+            _WithEmbedding(model),
             (ids, mask),
             str(raw),
             dynamo=False,
             input_names=["input_ids", "attention_mask"],
-            output_names=["logits"],
+            output_names=["logits", EMBEDDING_OUTPUT],
             dynamic_axes={
                 "input_ids": {0: "batch", 1: "seq"},
                 "attention_mask": {0: "batch", 1: "seq"},
                 "logits": {0: "batch"},
+                EMBEDDING_OUTPUT: {0: "batch"},
             },
             opset_version=17,
             do_constant_folding=True,
@@ -96,6 +103,17 @@ def calibration_batches(tokenizer, texts: Sequence[str], limit: int, seed: int) 
     rng = np.random.default_rng(seed)
     chosen = rng.permutation(len(texts))[:limit]
     return [tokenizer.pad(tokenizer.ids([texts[i]])) for i in sorted(chosen)]
+
+
+class _WithEmbedding(torch.nn.Module):
+    def __init__(self, model: IntentModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden = self.model.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        sentence = mean_pool(hidden, attention_mask)  # (batch, hidden)
+        return self.model.head(sentence), sentence  # (batch, labels), (batch, hidden)
 
 
 def _fuse_bert(src: Path, dst: Path, num_heads: int, hidden_size: int) -> None:

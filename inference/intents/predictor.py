@@ -58,7 +58,7 @@ class OnnxRunner:
         return self.session.run(["logits"], {"input_ids": input_ids, "attention_mask": mask})[0]
 
     def logits(self, tokenizer: TextTokenizer, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        return _batched(self.run, tokenizer, texts, batch_size)
+        return run_batched(self.run, tokenizer, texts, batch_size)
 
 
 class TorchRunner:
@@ -72,7 +72,7 @@ class TorchRunner:
         return logits.float().cpu().numpy()
 
 
-def _batched(run, tokenizer: TextTokenizer, texts: list[str], batch_size: int) -> np.ndarray:
+def run_batched(run, tokenizer: TextTokenizer, texts: list[str], batch_size: int) -> np.ndarray:
     ids = tokenizer.ids(texts)
     out: np.ndarray | None = None
     for batch in length_sorted_batches([len(x) for x in ids], batch_size):
@@ -145,7 +145,7 @@ class Predictor:
         """(len(texts), labels) raw logits."""
         if len(texts) == 1:  # the latency path: no sorting or copying
             return self._runner.run(*self._tokenizer.pad(self._tokenizer.ids(texts)))
-        return _batched(self._runner.run, self._tokenizer, texts, batch_size or serving_batch_size(self.device))
+        return run_batched(self._runner.run, self._tokenizer, texts, batch_size or serving_batch_size(self.device))
 
     def oos_scores(self, logits: np.ndarray) -> np.ndarray:
         """(batch,) the score the out-of-scope threshold applies to (config.oos_score)."""

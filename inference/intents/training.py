@@ -140,7 +140,9 @@ def train_intent_model(
         top_prob[in_scope_val], top_in[in_scope_val] == y_val[in_scope_val], config.review_accuracy_target
     )
     refit = bool(not full and split_off and config.refit_on_all and scored.any())
+    held_out_head = None
     if refit:
+        held_out_head = copy.deepcopy(head)
         # Temperature and thresholds stay as chosen on the held-out part: the head
         # refit on all examples is a little more confident, so it rejects no more.
         report(0.91, "refitting the head on all examples")
@@ -238,7 +240,7 @@ def train_intent_model(
                 options,
             )
             report(0.97, "measuring int8 on validation")
-            check = _int8_check(tmp, model_config, val)
+            check = _int8_check(tmp, model_config, val, held_out_head)
             metrics["int8_check"] = check
             model_config.precision = choose_intent_precision(
                 check.get("validation_accuracy", {}), config.int8_max_accuracy_loss
@@ -443,11 +445,17 @@ def _bucketed_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Ge
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def _int8_check(model_dir: Path, config: ModelConfig, val: list[Example]) -> dict[str, Any]:
+def _int8_check(
+    model_dir: Path, config: ModelConfig, val: list[Example], held_out_head: nn.Linear | None = None
+) -> dict[str, Any]:
     """What each ONNX precision scores on validation, served as a Predictor serves
     (temperature, the out-of-scope rule): accuracy and top-1 agreement with fp32,
-    per precision ("fp32", "int8-dynamic", "int8-static")."""
-    from .predictor import OnnxRunner, decide
+    per precision ("fp32", "int8-dynamic", "int8-static"). `held_out_head`: a head
+    that has not seen the validation queries (fast mode refits the served one on
+    them, which would leave nothing for quantization to lose), applied to each
+    graph's sentence vectors."""
+    from .export import EMBEDDING_OUTPUT
+    from .predictor import OnnxRunner, run_batched, decide
 
     val = [ex for ex in val if ex.intent in config.labels or ex.intent == OOS_LABEL]
     if not val:
@@ -462,7 +470,16 @@ def _int8_check(model_dir: Path, config: ModelConfig, val: list[Example]) -> dic
     for precision, backend in INTENT_PRECISION_BACKENDS.items():
         if backend not in config.onnx_files:
             continue
-        logits = OnnxRunner(model_dir / config.onnx_files[backend], threads=None).logits(tokenizer, texts, batch_size=8)
+        runner = OnnxRunner(model_dir / config.onnx_files[backend], threads=None)
+        if held_out_head is None:
+            logits = runner.logits(tokenizer, texts, batch_size=8)
+        else:
+
+            def vectors(ids: np.ndarray, mask: np.ndarray, session=runner.session) -> np.ndarray:
+                return session.run([EMBEDDING_OUTPUT], {"input_ids": ids, "attention_mask": mask})[0]
+
+            weight, bias = held_out_head.weight.detach().numpy(), held_out_head.bias.detach().numpy()
+            logits = run_batched(vectors, tokenizer, texts, 8) @ weight.T + bias  # (val, hidden) -> (val, labels)
         scores = oos_score(logits, config.temperature, oos_index, config.oos_score)
         predictions = decide(
             logits, scores, config.labels, config.temperature, config.threshold, oos_index, in_scope, top_k=1
