@@ -40,12 +40,12 @@ from inference.intents.predictor import OnnxRunner, decide  # noqa: E402, RUF100
 DEFAULT_DATA = Path("/work/shared/data/clinc150/data_full.json")
 
 VARIANTS = {
-    "minmax, per-tensor weights": StaticInt8Options(per_channel=False),
-    "minmax, per-channel weights": StaticInt8Options(),
-    "entropy, per-channel": StaticInt8Options(calibration="entropy"),
-    "percentile, per-channel": StaticInt8Options(calibration="percentile"),
+    "minmax, per-tensor weights": StaticInt8Options(per_channel=False, keep_layers_fp32=()),
+    "minmax, per-channel weights": StaticInt8Options(keep_layers_fp32=()),
+    "entropy, per-channel": StaticInt8Options(calibration="entropy", keep_layers_fp32=()),
+    "percentile, per-channel": StaticInt8Options(calibration="percentile", keep_layers_fp32=()),
     "minmax, per-channel, first and last layer fp32": StaticInt8Options(keep_layers_fp32=(0, -1)),
-    "minmax, per-channel, MatMul outputs quantized too": StaticInt8Options(quantize_outputs=True),
+    "minmax, per-channel, MatMul outputs quantized too": StaticInt8Options(quantize_outputs=True, keep_layers_fp32=()),
 }
 
 

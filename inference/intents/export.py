@@ -43,7 +43,7 @@ class StaticInt8Options:
 
     calibration: str = "minmax"
     per_channel: bool = True
-    keep_layers_fp32: tuple[int, ...] = ()
+    keep_layers_fp32: tuple[int, ...] = (0, -1)
     # Quantize the MatMuls' outputs too (QLinearMatMul). Off: the output stays fp32
     # (MatMulIntegerToFloat), one rounding fewer before the fp32 bias and LayerNorm.
     quantize_outputs: bool = False

@@ -455,7 +455,7 @@ def _int8_check(
     them, which would leave nothing for quantization to lose), applied to each
     graph's sentence vectors."""
     from .export import EMBEDDING_OUTPUT
-    from .predictor import OnnxRunner, run_batched, decide
+    from .predictor import OnnxRunner, decide, run_batched
 
     val = [ex for ex in val if ex.intent in config.labels or ex.intent == OOS_LABEL]
     if not val:
