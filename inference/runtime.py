@@ -175,8 +175,11 @@ def serving_batch_size(device: str) -> int:
 # fp32 too, on any device; the ONNX files are CPU graphs).
 INTENT_PRECISION_BACKENDS = {"fp32": "onnx", "int8-dynamic": "onnx-int8", "int8-static": "onnx-int8-static"}
 # Static int8 is served by default only when it loses at most this much validation
-# accuracy (oos rule on) against fp32 (issue 17: within 0.3 points).
-INT8_MAX_ACCURACY_LOSS = 0.003
+# accuracy (oos rule on) against fp32. Issue 17 allows 0.3 points; 0.1 was chosen on
+# the proxy's validation (CLINC150 in-scope, docs/benchmarks.md): at 0.3 the fast
+# model went static at -0.13 on its split, -0.23 on proxy val, below the
+# LogisticRegression baseline that fp32 beats.
+INT8_MAX_ACCURACY_LOSS = 0.001
 
 
 def choose_intent_precision(

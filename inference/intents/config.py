@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from inference import artifact
+from inference.runtime import INT8_MAX_ACCURACY_LOSS
 
 Mode = Literal["fast", "full"]
 Backend = Literal["auto", "onnx-int8-static", "onnx-int8", "onnx", "torch"]
@@ -65,7 +66,7 @@ class TrainConfig:
     # model) static int8 lost 0.23 points with every layer quantized, 0.03 with
     # these two kept (bench/nlu_int8.py, docs/benchmarks.md).
     int8_keep_layers_fp32: tuple[int, ...] = (0, -1)
-    int8_max_accuracy_loss: float = 0.003
+    int8_max_accuracy_loss: float = INT8_MAX_ACCURACY_LOSS
     threads: int | None = None  # None: $INFERENCE_THREADS, else all cores
     device: str | None = None  # None: CUDA if present
 
