@@ -30,7 +30,7 @@ from inference import (  # noqa: E402, RUF100 - the path above must be set first
 )
 from inference.intents.calibration import choose_oos_rule, oos_score, softmax, top_in_scope  # noqa: E402, RUF100
 
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "clinc150" / "data_full.json"
+DEFAULT_DATA = Path("/work/shared/data/clinc150/data_full.json")
 
 
 def pairs(data: dict, *keys: str) -> list[Example]:
@@ -77,6 +77,10 @@ def run(mode: str, data: dict, out_dir: Path, epochs: int | None) -> dict:
         "oos_recall": report["oos_recall"],
         "oos_precision": report["oos_precision"],
         "accuracy_all": report["accuracy"],
+        "macro_f1": report["macro_f1"],
+        # on the in-scope test queries: share rejected as oos, calibration error
+        "rejected_share": report["rejected_share"],
+        "ece": report["ece"],
         # top in-scope label, ignoring the oos label and the threshold
         "in_scope_accuracy_without_oos_detection": sum(
             p.ranking[0][0] == ex.intent for p, ex in zip(no_threshold, in_scope, strict=True)
@@ -160,13 +164,17 @@ def main() -> None:
         result = run(mode, data, args.out, args.epochs)
         all_results.append(result)
         print(json.dumps(result, indent=2), flush=True)
-    print("\n| mode | train time | in-scope acc | oos recall | oos precision | backend | load after |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "\n| mode | train time | in-scope acc | oos recall | oos precision | in-scope rejected | ECE | backend "
+        "| load after |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in all_results:
         s = r["served"]
         print(
             f"| {r['mode']} | {r['train_seconds']:.0f} s | {s['in_scope_accuracy']:.2%} | {s['oos_recall']:.2%} | "
-            f"{s['oos_precision']:.2%} | {s['backend']} | {r['load_after_training']} |"
+            f"{s['oos_precision']:.2%} | {s['rejected_share']:.2%} | {s['ece']:.4f} | {s['backend']} | "
+            f"{r['load_after_training']} |"
         )
     print("machine at end:", machine.describe())
     if args.json:

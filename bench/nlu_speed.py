@@ -1,5 +1,6 @@
-"""Serving speed of the intent engine per backend (torch, onnx, onnx-int8):
-single-query latency p50/p99, batched throughput, and what int8 costs in accuracy.
+"""Serving speed of the intent engine per backend (torch, onnx fp32, onnx-int8
+dynamic, onnx-int8-static): single-query latency p50/p99, batched throughput,
+file size, and what int8 costs in accuracy.
 
     python bench/nlu_speed.py --model var/bench/clinc150/full
 
@@ -21,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 from bench import machine  # noqa: E402, RUF100 - the path above must be set first
 from inference import Predictor, choose_device  # noqa: E402, RUF100 - the path above must be set first
 
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "clinc150" / "data_full.json"
+DEFAULT_DATA = Path("/work/shared/data/clinc150/data_full.json")
 
 
 def measure(predictor: Predictor, texts: list[str], gold: list[str], singles: int, batch_size: int) -> dict:
@@ -41,8 +42,12 @@ def measure(predictor: Predictor, texts: list[str], gold: list[str], singles: in
     predictor.predict(texts)  # one call: the engine sorts all queries by length
     bulk_seconds = time.perf_counter() - t0
     in_scope = [i for i, g in enumerate(gold) if g != "oos"]
+    files = predictor.config.onnx_files
     return {
         "backend": predictor.backend,
+        "size_mb": round((predictor.model_dir / files[predictor.backend]).stat().st_size / 1e6, 1)
+        if predictor.backend in files
+        else None,
         "device": predictor.device,
         "single_p50_ms": round(float(np.percentile(latencies, 50)), 2),
         "single_p99_ms": round(float(np.percentile(latencies, 99)), 2),
@@ -72,6 +77,8 @@ def main() -> None:
     texts, gold = [t for t, _ in items], [g for _, g in items]
 
     runs = [("torch", "cpu"), ("onnx", "cpu"), ("onnx-int8", "cpu")]
+    if "onnx-int8-static" in json.loads((args.model / "config.json").read_text())["onnx_files"]:
+        runs.append(("onnx-int8-static", "cpu"))
     if choose_device() == "cuda":
         runs.append(("torch", "cuda"))
     results = []
@@ -86,21 +93,28 @@ def main() -> None:
             flush=True,
         )
     by = {(r["backend"], r["device"]): r for r in results}
-    fp32, int8 = by[("onnx", "cpu")], by[("onnx-int8", "cpu")]
-    agreement = float(np.mean([a == b for a, b in zip(fp32["top_labels"], int8["top_labels"], strict=True)]))
+    fp32 = by[("onnx", "cpu")]
+    agreements = {}
+    for backend in ("onnx-int8", "onnx-int8-static"):
+        int8 = by.get((backend, "cpu"))
+        if int8 is None:
+            continue
+        agreement = float(np.mean([a == b for a, b in zip(fp32["top_labels"], int8["top_labels"], strict=True)]))
+        agreements[backend] = agreement
+        print(
+            f"{backend} vs fp32: top-1 agreement {agreement:.4f}, in-scope accuracy "
+            f"{int8['in_scope_accuracy_top1']:.4f} vs {fp32['in_scope_accuracy_top1']:.4f} "
+            f"({(int8['in_scope_accuracy_top1'] - fp32['in_scope_accuracy_top1']) * 100:+.2f} points)"
+        )
     print(
-        f"int8 vs fp32: top-1 agreement {agreement:.4f}, in-scope accuracy "
-        f"{int8['in_scope_accuracy_top1']:.4f} vs {fp32['in_scope_accuracy_top1']:.4f} "
-        f"({(int8['in_scope_accuracy_top1'] - fp32['in_scope_accuracy_top1']) * 100:+.2f} points)"
-    )
-    print(
-        f"\n| backend | device | single p50 | single p99 | batched ({args.batch_size}/call) | bulk (one call) "
+        f"\n| backend | device | size | single p50 | single p99 | batched ({args.batch_size}/call) | bulk (one call) "
         "| top-1 in-scope acc |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
         print(
-            f"| {r['backend']} | {r['device']} | {r['single_p50_ms']:.2f} ms | {r['single_p99_ms']:.2f} ms | "
+            f"| {r['backend']} | {r['device']} | {r['size_mb']} MB | {r['single_p50_ms']:.2f} ms | "
+            f"{r['single_p99_ms']:.2f} ms | "
             f"{r['batched_qps']:.0f} q/s | {r['bulk_qps']:.0f} q/s | {r['in_scope_accuracy_top1']:.2%} |"
         )
     print("machine at end:", machine.describe())
@@ -108,7 +122,7 @@ def main() -> None:
         for r in results:
             r.pop("top_labels")
         args.json.write_text(
-            json.dumps({"machine": machine.describe(), "int8_top1_agreement": agreement, "results": results}, indent=2)
+            json.dumps({"machine": machine.describe(), "int8_top1_agreement": agreements, "results": results}, indent=2)
         )
 
 

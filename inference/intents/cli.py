@@ -8,6 +8,8 @@ import argparse
 import json
 from pathlib import Path
 
+from .config import BACKENDS
+
 
 def add_subparsers(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser("train", help="train an intent model")
@@ -25,7 +27,7 @@ def add_subparsers(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--model", required=True, type=Path)
     evaluate.add_argument("--test", required=True, type=Path)
     evaluate.add_argument("--json", type=Path, help="also write the full report as JSON here")
-    evaluate.add_argument("--backend", choices=["auto", "onnx-int8", "onnx", "torch"])
+    evaluate.add_argument("--backend", choices=list(BACKENDS))
     evaluate.set_defaults(func=run_evaluate)
 
     predict = subparsers.add_parser("predict", help="classify utterances")

@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from inference import artifact
+from inference.runtime import INT8_MAX_ACCURACY_LOSS
 
 Mode = Literal["fast", "full"]
-Backend = Literal["auto", "onnx-int8", "onnx", "torch"]
-BACKENDS = ("auto", "onnx-int8", "onnx", "torch")
+Backend = Literal["auto", "onnx-int8-static", "onnx-int8", "onnx", "torch"]
+BACKENDS = ("auto", "onnx-int8-static", "onnx-int8", "onnx", "torch")
+INT8_CALIBRATIONS = ("minmax", "entropy", "percentile")
 
 # Mode defaults: fast trains only a head on cached embeddings, full fine-tunes the
 # encoder. These were chosen for generality (not tuned on any one benchmark).
@@ -52,6 +54,19 @@ class TrainConfig:
     review_accuracy_target: float = 0.9
     backend: Backend = "auto"  # preferred serving backend recorded in the artifact
     export_onnx: bool = True
+    # Static int8 export (model.int8-static.onnx): how activation ranges are
+    # calibrated on training queries, per-channel weight scales, transformer layers
+    # kept fp32 (negative: from the end); see export.StaticInt8Options. It becomes
+    # the default serving precision when its validation accuracy is within
+    # int8_max_accuracy_loss of fp32 (runtime.choose_intent_precision).
+    int8_static: bool = True
+    int8_calibration: str = "minmax"
+    int8_per_channel: bool = True
+    # First and last transformer layers stay fp32: on CLINC150 validation (fast
+    # model) static int8 lost 0.23 points with every layer quantized, 0.03 with
+    # these two kept (bench/nlu_int8.py, docs/benchmarks.md).
+    int8_keep_layers_fp32: tuple[int, ...] = (0, -1)
+    int8_max_accuracy_loss: float = INT8_MAX_ACCURACY_LOSS
     threads: int | None = None  # None: $INFERENCE_THREADS, else all cores
     device: str | None = None  # None: CUDA if present
 
@@ -67,6 +82,12 @@ class TrainConfig:
             raise ValueError("epochs must be >= 1")
         if not self.head_c_grid or min(self.head_c_grid) <= 0:
             raise ValueError("head_c_grid must hold positive values")
+        if self.int8_calibration not in INT8_CALIBRATIONS:
+            raise ValueError(
+                f"int8_calibration must be one of {', '.join(INT8_CALIBRATIONS)}, got {self.int8_calibration!r}"
+            )
+        if not 0.0 <= self.int8_max_accuracy_loss < 1.0:
+            raise ValueError("int8_max_accuracy_loss must be between 0 and 1")
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError("val_fraction must be between 0 and 1")
 
@@ -96,6 +117,9 @@ class ModelConfig:
     # TrainConfig.review_accuracy_target; None in artifacts from before it existed.
     review_threshold: float | None = None
     onnx_files: dict[str, str] = field(default_factory=dict)  # backend -> file name
+    # Default CPU serving precision, chosen on validation at training time
+    # (runtime.choose_intent_precision); artifacts from before it existed: fp32.
+    precision: str = "fp32"
     versions: dict[str, str] = field(default_factory=dict)
     created_at: str = ""
     format_version: int = 1

@@ -16,6 +16,7 @@ from ..encoder import TextTokenizer, encoder_from_config, length_sorted_batches
 from ..runtime import (
     apply_torch_threads,
     choose_device,
+    choose_intent_backend,
     choose_threads,
     env_threads,
     serving_batch_size,
@@ -57,7 +58,7 @@ class OnnxRunner:
         return self.session.run(["logits"], {"input_ids": input_ids, "attention_mask": mask})[0]
 
     def logits(self, tokenizer: TextTokenizer, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        return _batched(self.run, tokenizer, texts, batch_size)
+        return run_batched(self.run, tokenizer, texts, batch_size)
 
 
 class TorchRunner:
@@ -71,7 +72,7 @@ class TorchRunner:
         return logits.float().cpu().numpy()
 
 
-def _batched(run, tokenizer: TextTokenizer, texts: list[str], batch_size: int) -> np.ndarray:
+def run_batched(run, tokenizer: TextTokenizer, texts: list[str], batch_size: int) -> np.ndarray:
     ids = tokenizer.ids(texts)
     out: np.ndarray | None = None
     for batch in length_sorted_batches([len(x) for x in ids], batch_size):
@@ -116,8 +117,9 @@ class Predictor:
     ) -> Predictor:
         """Verify checksums, build the chosen backend and warm it up.
         threads: intra-op threads (default $INFERENCE_THREADS, else all cores).
-        backend: "onnx-int8", "onnx", "torch" or None/"auto" (artifact's choice,
-        else fp32 ONNX on CPU and torch on CUDA)."""
+        backend: "onnx" (fp32), "onnx-int8-static", "onnx-int8" (dynamic), "torch"
+        or None/"auto" (the artifact's backend, else on CPU the ONNX graph of the
+        precision chosen at training time, `config.precision`; torch on CUDA)."""
         model_dir = Path(model_dir)
         config, model_id = artifact.verify(model_dir)
         device = choose_device(device)
@@ -143,7 +145,7 @@ class Predictor:
         """(len(texts), labels) raw logits."""
         if len(texts) == 1:  # the latency path: no sorting or copying
             return self._runner.run(*self._tokenizer.pad(self._tokenizer.ids(texts)))
-        return _batched(self._runner.run, self._tokenizer, texts, batch_size or serving_batch_size(self.device))
+        return run_batched(self._runner.run, self._tokenizer, texts, batch_size or serving_batch_size(self.device))
 
     def oos_scores(self, logits: np.ndarray) -> np.ndarray:
         """(batch,) the score the out-of-scope threshold applies to (config.oos_score)."""
@@ -201,16 +203,8 @@ def decide(
 def _choose_backend(requested: str, config: ModelConfig, model_dir: Path, device: str) -> str:
     if requested not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {requested!r}")
-    if requested != "auto":
-        if requested != "torch" and requested not in config.onnx_files:
-            raise ArtifactError(
-                f"{model_dir} has no {requested} export; retrain with export_onnx=True or use backend='torch'."
-            )
-        return requested
-    if device.startswith("cuda") or "onnx" not in config.onnx_files:
-        return "torch"  # on a GPU torch is the fast path; the ONNX files are CPU-only
-    # fp32 ONNX, not int8, by default: it already meets the latency goals, and
-    # dynamic int8 costs accuracy (measured per model in metrics.json "int8_check")
-    # and makes a query's scores depend on the other queries in its batch, since
-    # activation scales are computed per batch.
-    return "onnx"
+    if requested not in ("auto", "torch") and requested not in config.onnx_files:
+        raise ArtifactError(
+            f"{model_dir} has no {requested} export; retrain with export_onnx=True or use backend='torch'."
+        )
+    return choose_intent_backend(requested, device, config.onnx_files, config.precision)

@@ -30,14 +30,16 @@ from ..encoder import (
     model_fingerprint,
 )
 from ..runtime import (
+    INTENT_PRECISION_BACKENDS,
     apply_torch_threads,
     autocast,
     autocast_dtype,
     choose_device,
+    choose_intent_precision,
     choose_threads,
 )
 from .artifact import ENCODER_CONFIG_FILE, WEIGHTS_FILE
-from .calibration import choose_oos_rule, fit_temperature, review_threshold, softmax, top_in_scope
+from .calibration import choose_oos_rule, fit_temperature, oos_score, review_threshold, softmax, top_in_scope
 from .config import DEFAULT_EPOCHS, ModelConfig, TrainConfig
 from .data import OOS_LABEL, Example, data_fingerprint, validate_examples
 from .model import IntentModel
@@ -138,7 +140,9 @@ def train_intent_model(
         top_prob[in_scope_val], top_in[in_scope_val] == y_val[in_scope_val], config.review_accuracy_target
     )
     refit = bool(not full and split_off and config.refit_on_all and scored.any())
+    held_out_head = None
     if refit:
+        held_out_head = copy.deepcopy(head)
         # Temperature and thresholds stay as chosen on the held-out part: the head
         # refit on all examples is a little more confident, so it rejects no more.
         report(0.91, "refitting the head on all examples")
@@ -213,12 +217,35 @@ def train_intent_model(
                 shutil.copy2(encoder.model_dir / name, tmp / name)
         if config.export_onnx:
             report(0.95, "exporting ONNX")
-            from .export import export_onnx
+            from .export import StaticInt8Options, calibration_batches, export_onnx
 
-            model_config.onnx_files = export_onnx(
-                model, tmp, int(encoder.model.config.num_attention_heads), model_config.hidden_size
+            options = StaticInt8Options(
+                calibration=config.int8_calibration,
+                per_channel=config.int8_per_channel,
+                keep_layers_fp32=tuple(config.int8_keep_layers_fp32),
             )
-            metrics["int8_check"] = _int8_check(tmp, model_config, val, top)
+            calibration = (
+                calibration_batches(
+                    encoder.tokenizer, [ex.text for ex in train], options.calibration_queries, config.seed
+                )
+                if config.int8_static
+                else []
+            )
+            model_config.onnx_files = export_onnx(
+                model,
+                tmp,
+                int(encoder.model.config.num_attention_heads),
+                model_config.hidden_size,
+                calibration,
+                options,
+            )
+            report(0.97, "measuring int8 on validation")
+            check = _int8_check(tmp, model_config, val, held_out_head)
+            metrics["int8_check"] = check
+            model_config.precision = choose_intent_precision(
+                check.get("validation_accuracy", {}), config.int8_max_accuracy_loss
+            )
+            metrics["precision"] = model_config.precision
         write_json(tmp / CONFIG_FILE, model_config.to_dict())
         write_json(tmp / METRICS_FILE, metrics)
 
@@ -418,24 +445,50 @@ def _bucketed_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Ge
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def _int8_check(model_dir: Path, config: ModelConfig, val: list[Example], fp32_top: np.ndarray) -> dict[str, Any]:
-    """Measure what int8 quantization costs on validation: agreement of the top
-    label with the fp32 model and the validation accuracy of each."""
-    from .predictor import OnnxRunner
+def _int8_check(
+    model_dir: Path, config: ModelConfig, val: list[Example], held_out_head: nn.Linear | None = None
+) -> dict[str, Any]:
+    """What each ONNX precision scores on validation, served as a Predictor serves
+    (temperature, the out-of-scope rule): accuracy and top-1 agreement with fp32,
+    per precision ("fp32", "int8-dynamic", "int8-static"). `held_out_head`: a head
+    that has not seen the validation queries (fast mode refits the served one on
+    them, which would leave nothing for quantization to lose), applied to each
+    graph's sentence vectors."""
+    from .export import EMBEDDING_OUTPUT
+    from .predictor import OnnxRunner, decide, run_batched
 
+    val = [ex for ex in val if ex.intent in config.labels or ex.intent == OOS_LABEL]
     if not val:
         return {}
-    runner = OnnxRunner(model_dir / config.onnx_files["onnx-int8"], threads=None)
     tokenizer = TextTokenizer(model_dir / "tokenizer.json", config.max_length)
-    logits = runner.logits(tokenizer, [ex.text for ex in val])
-    top = logits.argmax(1)  # temperature does not change the ranking
-    gold = np.array([config.labels.index(ex.intent) if ex.intent in config.labels else -1 for ex in val])
-    scored = gold >= 0
-    return {
-        "top1_agreement_with_fp32": float((top == fp32_top).mean()),
-        "val_accuracy_fp32": float((fp32_top[scored] == gold[scored]).mean()) if scored.any() else None,
-        "val_accuracy_int8": float((top[scored] == gold[scored]).mean()) if scored.any() else None,
-    }
+    texts = [ex.text for ex in val]
+    oos_index = config.labels.index(OOS_LABEL) if OOS_LABEL in config.labels else None
+    in_scope = np.array([i for i, label in enumerate(config.labels) if label != OOS_LABEL])
+    accuracy: dict[str, float] = {}
+    agreement: dict[str, float] = {}
+    reference: list[str] = []
+    for precision, backend in INTENT_PRECISION_BACKENDS.items():
+        if backend not in config.onnx_files:
+            continue
+        runner = OnnxRunner(model_dir / config.onnx_files[backend], threads=None)
+        if held_out_head is None:
+            logits = runner.logits(tokenizer, texts, batch_size=8)
+        else:
+
+            def vectors(ids: np.ndarray, mask: np.ndarray, session=runner.session) -> np.ndarray:
+                return session.run([EMBEDDING_OUTPUT], {"input_ids": ids, "attention_mask": mask})[0]
+
+            weight, bias = held_out_head.weight.detach().numpy(), held_out_head.bias.detach().numpy()
+            logits = run_batched(vectors, tokenizer, texts, 8) @ weight.T + bias  # (val, hidden) -> (val, labels)
+        scores = oos_score(logits, config.temperature, oos_index, config.oos_score)
+        predictions = decide(
+            logits, scores, config.labels, config.temperature, config.threshold, oos_index, in_scope, top_k=1
+        )
+        served = [p.intent for p in predictions]
+        reference = reference or served
+        accuracy[precision] = float(np.mean([p == ex.intent for p, ex in zip(served, val, strict=True)]))
+        agreement[precision] = float(np.mean([a == b for a, b in zip(served, reference, strict=True)]))
+    return {"validation_examples": len(val), "validation_accuracy": accuracy, "agreement_with_fp32": agreement}
 
 
 def _seed_everything(seed: int) -> None:

@@ -58,13 +58,14 @@ def test_nonsense_is_out_of_scope(predictor: Predictor) -> None:
 def test_reload_and_backends_agree(fast_model: Path, predictor: Predictor, held_out_examples: list[Example]) -> None:
     texts = [ex.text for ex in held_out_examples]
     reference = Predictor.load(fast_model, backend="torch").predict(texts)
-    for backend in ("torch", "onnx", "onnx-int8"):
+    for backend in ("torch", "onnx", "onnx-int8", "onnx-int8-static"):
         other = Predictor.load(fast_model, backend=backend, threads=1)
         assert other.model_id == predictor.model_id and len(other.model_id) == 12
         preds = other.predict(texts)
         agree = np.mean([a.intent == b.intent for a, b in zip(reference, preds, strict=True)])
-        assert agree >= (0.9 if backend == "onnx-int8" else 1.0), backend
-        if backend != "onnx-int8":
+        int8 = backend.startswith("onnx-int8")
+        assert agree >= (0.9 if int8 else 1.0), backend
+        if not int8:
             assert [p.confidence for p in preds] == pytest.approx([p.confidence for p in reference], abs=1e-4)
 
 
@@ -73,7 +74,14 @@ def test_artifact_is_self_describing(fast_model: Path, train_examples: list[Exam
     assert config["mode"] == "fast" and config["labels"] == sorted({ex.intent for ex in train_examples})
     assert config["temperature"] > 0 and len(config["train_data_sha256"]) == 64
     sums = json.loads((fast_model / "checksums.json").read_text())["files"]
-    for name in ("model.safetensors", "tokenizer.json", "metrics.json", "model.onnx", "model.int8.onnx"):
+    for name in (
+        "model.safetensors",
+        "tokenizer.json",
+        "metrics.json",
+        "model.onnx",
+        "model.int8.onnx",
+        "model.int8-static.onnx",
+    ):
         assert name in sums
     assert not list(fast_model.parent.glob(".fast.tmp-*"))  # no leftovers of the atomic write
 
@@ -92,7 +100,7 @@ def test_flipped_byte_in_weights_is_refused(model_copy: Path) -> None:
         Predictor.load(model_copy)
 
 
-@pytest.mark.parametrize("name", ["model.int8.onnx", "tokenizer.json", "checksums.json"])
+@pytest.mark.parametrize("name", ["model.int8.onnx", "model.int8-static.onnx", "tokenizer.json", "checksums.json"])
 def test_missing_file_is_refused(model_copy: Path, name: str) -> None:
     (model_copy / name).unlink()
     with pytest.raises(ArtifactError, match="incomplete"):
