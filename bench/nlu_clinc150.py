@@ -30,7 +30,7 @@ from inference import (  # noqa: E402, RUF100 - the path above must be set first
 )
 from inference.intents.calibration import choose_oos_rule, oos_score, softmax, top_in_scope  # noqa: E402, RUF100
 
-DEFAULT_DATA = Path("/work/shared/data/clinc150/data_full.json")
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "clinc150" / "data_full.json"
 
 
 def pairs(data: dict, *keys: str) -> list[Example]:

@@ -37,7 +37,7 @@ from inference.intents.export import (  # noqa: E402, RUF100
 )
 from inference.intents.predictor import OnnxRunner, decide  # noqa: E402, RUF100
 
-DEFAULT_DATA = Path("/work/shared/data/clinc150/data_full.json")
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "clinc150" / "data_full.json"
 
 VARIANTS = {
     "minmax, per-tensor weights": StaticInt8Options(per_channel=False, keep_layers_fp32=()),

@@ -51,7 +51,7 @@ from inference.intents.data import Example  # noqa: E402, RUF100
 from inference.intents.explain import reliability  # noqa: E402, RUF100
 from inference.intents.training import fit_head, refit_head, stratified_split  # noqa: E402, RUF100
 
-DEFAULT_DATA = Path("/work/shared/data/clinc150/data_full.json")
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "clinc150" / "data_full.json"
 BUDGET = 0.005
 ITERATIONS = 200  # DEFAULT_EPOCHS["fast"]
 

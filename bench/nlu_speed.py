@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 from bench import machine  # noqa: E402, RUF100 - the path above must be set first
 from inference import Predictor, choose_device  # noqa: E402, RUF100 - the path above must be set first
 
-DEFAULT_DATA = Path("/work/shared/data/clinc150/data_full.json")
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "clinc150" / "data_full.json"
 
 
 def measure(predictor: Predictor, texts: list[str], gold: list[str], singles: int, batch_size: int) -> dict:
