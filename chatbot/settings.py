@@ -158,7 +158,8 @@ else:
 
 # --- Celery -----------------------------------------------------------------
 
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+# With a host named: kombu warns "No hostname was supplied" at every start otherwise.
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = REDIS_URL or None
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -318,8 +319,19 @@ LOG_LEVEL = env_str("LOG_LEVEL", default="INFO", choices=("DEBUG", "INFO", "WARN
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"routine_at_debug": {"()": "chatbot.ops.logs.RoutineAtDebug"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # The scheduler's ticks and the sweep's every-5-s receipt and success: DEBUG (chatbot/ops/logs.py).
+    "loggers": {
+        name: {"filters": ["routine_at_debug"]}
+        for name in (
+            "celery.beat",
+            "celery.worker.strategy",
+            "celery.app.trace",
+            "celery.worker.consumer.connection",
+        )
+    },
 }
 
 # --- REST API and webhooks (docs/api.md) ---------------------------------------

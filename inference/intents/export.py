@@ -3,12 +3,12 @@ fp32 (graph fused for BERT) and dynamic int8 quantization of the same graph."""
 
 from __future__ import annotations
 
-import logging
 import warnings
 from pathlib import Path
 
 import torch
 
+from ..runtime import onnx_logs_at_debug
 from .model import IntentModel
 
 ONNX_FILE = "model.onnx"
@@ -41,10 +41,11 @@ def export_onnx(model: IntentModel, out_dir: Path, num_heads: int, hidden_size: 
             do_constant_folding=True,
         )
     fp32 = out_dir / ONNX_FILE
-    _fuse_bert(raw, fp32, num_heads, hidden_size)
-    raw.unlink()
     int8 = out_dir / ONNX_INT8_FILE
-    _quantize(fp32, int8)
+    with onnx_logs_at_debug():  # ~65 lines a node: the log at DEBUG, not the terminal
+        _fuse_bert(raw, fp32, num_heads, hidden_size)
+        raw.unlink()
+        _quantize(fp32, int8)
     return {"onnx": ONNX_FILE, "onnx-int8": ONNX_INT8_FILE}
 
 
@@ -53,7 +54,6 @@ def _fuse_bert(src: Path, dst: Path, num_heads: int, hidden_size: int) -> None:
     offline so every process loads the already-fused graph."""
     from onnxruntime.transformers import optimizer
 
-    logging.getLogger("onnxruntime").setLevel(logging.ERROR)
     opt = optimizer.optimize_model(
         str(src), model_type="bert", num_heads=num_heads, hidden_size=hidden_size, opt_level=1, use_gpu=False
     )
