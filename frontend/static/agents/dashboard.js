@@ -14,6 +14,10 @@
   const intentNames = JSON.parse(document.getElementById("intent-names").textContent);
   let socket = null;
   let heartbeat = null;
+  let myId = null; // this agent, from the hello frame
+  // The newest suggestions for the open conversation: the set made when an agent takes a
+  // conversation over often arrives before the page re-renders it with its composer.
+  let lastSuggestions = null;
   let retryMs = 500;
   let typingOffTimer = null;
   let lastTypingSent = 0;
@@ -92,7 +96,6 @@
     if (ticket < queueApplied) return;
     queueApplied = ticket;
     queueEl.innerHTML = html; // a Django template: escaped server-side
-    notifyOnQueue();
     markActive();
     refreshTimes();
     const waiting = queueEl.querySelector("[data-waiting-count]");
@@ -135,6 +138,7 @@
       const textarea = document.getElementById("composer-text");
       if (textarea) textarea.value = draft;
     }
+    if (lastSuggestions && lastSuggestions.conversation_id === id) showSuggestions(lastSuggestions);
     markActive();
     refreshTimes();
     scrollToEnd();
@@ -385,6 +389,7 @@
     const opened = openedId();
     switch (frame.type) {
       case "hello":
+        myId = frame.agent.id;
         clearInterval(heartbeat);
         heartbeat = setInterval(() => send({ type: "ping" }), (frame.heartbeat_s || 20) * 1000);
         break;
@@ -393,10 +398,10 @@
         break;
       case "queue":
         scheduleQueueRefresh();
+        notifyOnQueue(frame);
         break;
       case "message":
         if (frame.conversation_id === opened) appendMessage(frame.message);
-        notifyOnMessage(frame);
         if (frame.message.sender === "visitor") showVisitorTyping(false);
         break;
       case "prediction": {
@@ -410,7 +415,11 @@
         break;
       }
       case "suggestions":
-        if (frame.conversation_id === opened) showSuggestions(frame);
+        if (frame.conversation_id === opened) {
+          const stale = lastSuggestions && lastSuggestions.conversation_id === opened && Number(frame.message_id) < Number(lastSuggestions.message_id);
+          if (!stale) lastSuggestions = frame;
+          showSuggestions(frame);
+        }
         break;
       case "status":
         if (frame.conversation_id === opened) openConversation(opened, false);
@@ -442,6 +451,7 @@
 
   function clearSuggestions(form) {
     const box = document.getElementById("reply-suggestions");
+    lastSuggestions = null;
     if (box) {
       box.replaceChildren();
       box.hidden = true;
@@ -666,21 +676,20 @@
     refreshQueue();
   });
 
-  // --- Notifications: a new waiting conversation, or a message in one of mine while hidden ---
+  // --- Notifications: a new waiting conversation (a tone; a notification too while the
+  // tab is hidden), and a visitor's message in one of mine while the tab is hidden.
+  // Both come from the queue frames every agent gets, whatever view or conversation is open.
 
-  let knownWaiting = null;
-
-  function notifyOnQueue() {
-    const waiting = new Set(Array.from(queueEl.querySelectorAll(".queue-waiting")).map((a) => a.dataset.conversation));
-    if (knownWaiting !== null && !inbox.view && !inbox.q) {
-      const fresh = Array.from(waiting).filter((id) => !knownWaiting.has(id));
-      if (fresh.length) notify("A visitor is waiting", "New conversation in the queue.");
+  function notifyOnQueue(frame) {
+    if (frame.entered_queue) {
+      notify("A visitor is waiting", "New conversation in the queue.", true);
+    } else if (frame.visitor_message && myId !== null && frame.assigned_agent_id === myId) {
+      notify("New message from a visitor", "In one of your conversations.", false);
     }
-    if (!inbox.view && !inbox.q) knownWaiting = waiting;
   }
 
-  function notify(title, body) {
-    if (!document.hidden && title !== "A visitor is waiting") return;
+  function notify(title, body, soundWhileVisible) {
+    if (!document.hidden && !soundWhileVisible) return;
     try {
       const context = new (window.AudioContext || window.webkitAudioContext)();
       const tone = context.createOscillator();
@@ -691,23 +700,18 @@
     } catch (error) {
       /* no sound: autoplay refused */
     }
-    if ("Notification" in window && Notification.permission === "granted" && document.hidden) {
-      new Notification(title, { body: body });
+    if (document.hidden && "Notification" in window && Notification.permission === "granted") {
+      new Notification(title, { body: body, tag: title });
     }
   }
 
+  // Asked once, on the first click (browsers refuse a request without a user gesture).
   function askForNotificationsOnce() {
     if (!("Notification" in window) || Notification.permission !== "default" || localStorage.getItem("asked-notify")) return;
     localStorage.setItem("asked-notify", "1");
     Notification.requestPermission();
   }
   document.addEventListener("click", askForNotificationsOnce, { once: true });
-
-  function notifyOnMessage(frame) {
-    if (!frame.message || frame.message.sender !== "visitor" || !document.hidden) return;
-    const mine = queueEl.querySelector('.queue-mine[data-conversation="' + frame.conversation_id + '"]');
-    if (mine) notify("New message", frame.message.text.slice(0, 80));
-  }
 
   // --- Start -----------------------------------------------------------------------
 
