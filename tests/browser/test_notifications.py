@@ -87,13 +87,13 @@ def test_waiting_visitor_and_message_in_mine_notify_while_hidden_never_while_vis
         # Hidden tab: a message in one of mine notifies.
         set_hidden(page, True)
         first.send("are you still there?")
-        eventually(lambda: len(notified(page)) >= 1, message="a notification")
+        eventually(lambda: len(notified(page)) >= 1, timeout=45, message="a notification")
         assert [n["title"] for n in notified(page)] == ["New message from a visitor"]
 
         # Hidden tab: a new waiting visitor notifies.
         context, second = visitor_asks_for_a_person(browser, live_server_url)
         visitors.append(context)
-        eventually(lambda: len(notified(page)) >= 2, message="a second notification")
+        eventually(lambda: len(notified(page)) >= 2, timeout=45, message="a second notification")
         assert notified(page)[1]["title"] == "A visitor is waiting"
         tones_hidden = tones(page)
         assert tones_hidden >= 3

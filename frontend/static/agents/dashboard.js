@@ -439,6 +439,9 @@
     // visitor's newest message wins, a late one for an earlier message is dropped.
     if (Number(frame.message_id) < Number(box.dataset.messageId || 0)) return;
     box.dataset.messageId = String(frame.message_id);
+    // The row takes height from the transcript: keep the newest message in view.
+    const transcript = document.getElementById("transcript");
+    const atEnd = !transcript || transcript.scrollHeight - transcript.scrollTop - transcript.clientHeight < 60;
     box.replaceChildren();
     frame.suggestions.forEach((suggestion) => {
       const button = el("button", "btn btn-ghost suggestion", suggestion.text); // textContent, never HTML
@@ -447,6 +450,7 @@
       box.append(button);
     });
     box.hidden = false;
+    if (atEnd) scrollToEnd();
   }
 
   function clearSuggestions(form) {
