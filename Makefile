@@ -22,11 +22,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 setup: $(VENV)/.installed
 
 # Embedded defaults: SQLite, in-process broker and channel layer, demo model.
+# The links and logins come last, right above the server's own lines.
 run: setup
-	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
+	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput --verbosity 0
 	DEBUG=$${DEBUG:-1} $(PY) manage.py bootstrap_demo
-	DEBUG=$${DEBUG:-1} $(PY) manage.py create_demo_users
 	DEBUG=$${DEBUG:-1} $(PY) manage.py seed_analytics --demo --conversations 300
+	DEBUG=$${DEBUG:-1} $(PY) manage.py create_demo_users --port $(PORT)
 	DEBUG=$${DEBUG:-1} $(PY) manage.py serve --port $(PORT)
 
 # axe-core for the widget's accessibility test (npm, locked in frontend/package-lock.json).

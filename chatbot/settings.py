@@ -160,7 +160,8 @@ else:
 
 # --- Celery -----------------------------------------------------------------
 
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+# With a host named: kombu warns "No hostname was supplied" at every start otherwise.
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = REDIS_URL or None
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -326,8 +327,19 @@ LOG_LEVEL = env_str("LOG_LEVEL", default="INFO", choices=("DEBUG", "INFO", "WARN
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"routine_at_debug": {"()": "chatbot.ops.logs.RoutineAtDebug"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # The scheduler's ticks and the sweep's every-5-s receipt and success: DEBUG (chatbot/ops/logs.py).
+    "loggers": {
+        name: {"filters": ["routine_at_debug"]}
+        for name in (
+            "celery.beat",
+            "celery.worker.strategy",
+            "celery.app.trace",
+            "celery.worker.consumer.connection",
+        )
+    },
 }
 
 # --- REST API and webhooks (docs/api.md) ---------------------------------------
@@ -551,7 +563,7 @@ AUTO_ASSIGN_LIMIT = env_int("AUTO_ASSIGN_LIMIT", default=3, minimum=1, unit="con
 QUEUE_REMINDER_INTERVAL_S = env_int("QUEUE_REMINDER_INTERVAL_S", default=180, minimum=10, unit="seconds")
 # Reply suggestions scoring below these are not shown (docs/replies.md): retrieval
 # scores are cosine similarities, seq2seq scores mean token log-probabilities.
-REPLY_RETRIEVAL_MIN_SCORE = env_float("REPLY_RETRIEVAL_MIN_SCORE", default=0.5, minimum=-1.0, maximum=1.0)
+REPLY_RETRIEVAL_MIN_SCORE = env_float("REPLY_RETRIEVAL_MIN_SCORE", default=0.925, minimum=-1.0, maximum=1.0)
 REPLY_SEQ2SEQ_MIN_SCORE = env_float("REPLY_SEQ2SEQ_MIN_SCORE", default=-1.5, maximum=0.0)
 
 # --- Abuse limits on the public doors (issue 13; docs/security.md "Limits") -------

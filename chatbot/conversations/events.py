@@ -84,8 +84,17 @@ def status_event(conversation: Conversation) -> dict:
     }
 
 
-def queue_event(conversation: Conversation) -> dict:
-    return {"type": "queue.update", "conversation_id": str(conversation.pk), "status": conversation.status}
+def queue_event(conversation: Conversation, *, entered_queue: bool = False, visitor_message: bool = False) -> dict:
+    """The inbox changed. `entered_queue` (a visitor starts waiting) and `visitor_message`
+    (with the holder in `assigned_agent_id`) are what the dashboard notifies about."""
+    return {
+        "type": "queue.update",
+        "conversation_id": str(conversation.pk),
+        "status": conversation.status,
+        "assigned_agent_id": conversation.assigned_agent_id,
+        "entered_queue": entered_queue,
+        "visitor_message": visitor_message,
+    }
 
 
 def prediction_event(conversation: Conversation, message_id: int, prediction) -> dict:

@@ -4,7 +4,6 @@ calibrated once on training queries) quantizations of the same graph."""
 
 from __future__ import annotations
 
-import logging
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ import numpy as np
 import torch
 
 from ..encoder import mean_pool
+from ..runtime import onnx_logs_at_debug
 from .model import IntentModel
 
 ONNX_FILE = "model.onnx"
@@ -85,14 +85,17 @@ def export_onnx(
             do_constant_folding=True,
         )
     fp32 = out_dir / ONNX_FILE
-    _fuse_bert(raw, fp32, num_heads, hidden_size)
-    raw.unlink()
     int8 = out_dir / ONNX_INT8_FILE
-    _quantize(fp32, int8)
-    files = {"onnx": ONNX_FILE, "onnx-int8": ONNX_INT8_FILE}
-    if calibration:
-        quantize_static_int8(fp32, out_dir / ONNX_INT8_STATIC_FILE, calibration, static_options or StaticInt8Options())
-        files["onnx-int8-static"] = ONNX_INT8_STATIC_FILE
+    with onnx_logs_at_debug():  # ~65 lines a node: the log at DEBUG, not the terminal
+        _fuse_bert(raw, fp32, num_heads, hidden_size)
+        raw.unlink()
+        _quantize(fp32, int8)
+        files = {"onnx": ONNX_FILE, "onnx-int8": ONNX_INT8_FILE}
+        if calibration:
+            quantize_static_int8(
+                fp32, out_dir / ONNX_INT8_STATIC_FILE, calibration, static_options or StaticInt8Options()
+            )
+            files["onnx-int8-static"] = ONNX_INT8_STATIC_FILE
     return files
 
 
@@ -121,7 +124,6 @@ def _fuse_bert(src: Path, dst: Path, num_heads: int, hidden_size: int) -> None:
     offline so every process loads the already-fused graph."""
     from onnxruntime.transformers import optimizer
 
-    logging.getLogger("onnxruntime").setLevel(logging.ERROR)
     opt = optimizer.optimize_model(
         str(src), model_type="bert", num_heads=num_heads, hidden_size=hidden_size, opt_level=1, use_gpu=False
     )
@@ -198,8 +200,6 @@ def quantize_static_int8(src: Path, dst: Path, calibration: Sequence[Batch], opt
         # so all batches need one shape: pad to the longest (id 0, mask 0).
         width = max(ids.shape[1] for ids, _ in calibration)
         calibration = [tuple(np.pad(a, ((0, 0), (0, width - a.shape[1]))) for a in batch) for batch in calibration]
-    logging.getLogger("onnxruntime").setLevel(logging.ERROR)
-    logging.getLogger("root").setLevel(logging.ERROR)
     quantize_static(
         typed,
         str(dst),

@@ -93,6 +93,25 @@ async def test_a_handoff_appears_in_the_queue_without_reload(agent, visitor, rec
     while frames[-1]["status"] != "waiting_for_agent":
         frames = await receive_until(dashboard, "queue")
     assert frames[-1]["conversation_id"] == visitor.conversation_id
+    # What the dashboard notifies about: a visitor starts waiting (issue 14).
+    assert frames[-1]["entered_queue"] is True and frames[-1]["visitor_message"] is False
+    await dashboard.disconnect()
+    await chat.disconnect()
+
+
+async def test_a_visitor_message_in_a_held_conversation_names_its_holder(
+    agent, visitor, receive_until, authed, send_message, connected_agent
+):
+    await database_sync_to_async(services.hand_off)(visitor.conversation_id, "requested")
+    await database_sync_to_async(agents.take_over)(visitor.conversation_id, agent)
+    dashboard, _ = await connected_agent(agent)
+    chat, _ = await authed(visitor)
+    await send_message(chat, "are you still there?")
+    frames = await receive_until(dashboard, "queue")
+    while not frames[-1]["visitor_message"]:
+        frames = await receive_until(dashboard, "queue")
+    assert frames[-1]["assigned_agent_id"] == agent.pk
+    assert frames[-1]["entered_queue"] is False
     await dashboard.disconnect()
     await chat.disconnect()
 

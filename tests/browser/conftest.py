@@ -137,6 +137,24 @@ def server(start_server) -> LiveServer:
     return start_server()
 
 
+@pytest.fixture(scope="session")
+def reply_model_dir(tmp_path_factory):
+    """A tiny retrieval reply model: three replies, one a long one (the dashboard must
+    keep suggestions to one line each)."""
+    from inference.replies import ReplyPair, ReplyTrainConfig, Turn, train_reply_model
+
+    pairs = [
+        ReplyPair(context=(Turn("customer", "where is my order"),), reply="Let me check the tracking for you."),
+        ReplyPair(context=(Turn("customer", "i want a refund"),), reply="I can start a refund now."),
+        ReplyPair(
+            context=(Turn("customer", "do you ship abroad"),),
+            reply="Yes, we ship to most countries in Europe and North America; delivery takes five to ten "
+            "working days and the tracking link arrives by email as soon as the parcel leaves our warehouse.",
+        ),
+    ]
+    return train_reply_model(pairs, tmp_path_factory.mktemp("replies") / "r", ReplyTrainConfig(kind="retrieval"))
+
+
 # --- Driving the widget --------------------------------------------------------
 
 

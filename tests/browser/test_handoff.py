@@ -75,7 +75,8 @@ def test_offline_request_email_quiet_bot_no_early_rating_then_an_agent_answers(
 
         # The next morning: the agent finds it under the waiting conversations, with the email.
         agent_page = log_in_agent(context, live_server_url)
-        item = agent_page.locator(".queue-waiting").first
+        agent_page.click(".inbox-views a[data-view='unassigned']")
+        item = agent_page.locator(".inbox-results[data-inbox-view='unassigned'] .queue-item").first
         item.wait_for()
         assert "ada@example.com" in item.inner_text() and "Offline message" in item.inner_text()
         screenshot(agent_page, "inbox-offline-waiting")

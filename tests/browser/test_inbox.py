@@ -93,3 +93,79 @@ def test_search_transfer_between_two_agents_and_the_closed_transcript(live_serve
     finally:
         alice_context.close()
         bob_context.close()
+
+
+def test_at_800px_suggestions_leave_six_messages_of_the_transcript_in_view(
+    start_server, browser, agent, reply_model_dir
+):
+    from django.db import transaction
+
+    from chatbot.replies.models import ReplyModelVersion
+
+    ReplyModelVersion.objects.create(
+        kind="retrieval", status=ReplyModelVersion.Status.READY, artifact_dir=str(reply_model_dir), is_active=True
+    )
+    # The layout is under test, not the relevance threshold: every suggestion is shown.
+    server = start_server(REPLY_RETRIEVAL_MIN_SCORE="-1")
+    _, conversation = services.start_session(page_url="https://shop.example/")
+    history = [
+        ("visitor", "Hello, I ordered a blender from you last week, order NW-204518."),
+        ("bot", "Thanks! I can help with orders. What would you like to know?"),
+        ("visitor", "It says delivered but nothing came, and my neighbours have not seen a parcel either."),
+        ("bot", "I'm sorry to hear that. Parcels marked delivered sometimes arrive a day later."),
+        ("visitor", "It has been three days now. I would like to know what happened to it."),
+        ("bot", "I understand. Let me find someone from the team for you."),
+        ("visitor", "Thank you. I also paid for express shipping, which did not happen."),
+        ("bot", "Noted: express shipping. A person will look at both."),
+        ("visitor", "And do you ship abroad? I might send the next one to my sister in Spain."),
+    ]
+    with transaction.atomic():
+        locked = services.lock_conversation(conversation.pk)
+        for sender, text in history:
+            services.append_message(locked, sender=sender, text=text)
+    services.hand_off(conversation.pk, "requested")
+
+    laptop = browser.new_context(viewport={"width": 800, "height": 800})
+    try:
+        page = laptop.new_page()
+        page.set_default_timeout(20_000)
+        page.goto(server.url + "/agent/login/")
+        page.fill("#id_username", "alice")
+        page.fill("#id_password", "pw-alice")
+        page.click("button[type=submit]")
+        page.wait_for_selector("#connection-dot.live")
+        page.locator(".queue-waiting").first.click()
+        page.click("text=Take over")
+        page.wait_for_selector("#conversation[data-mine='1']")
+        suggestions = page.locator("#reply-suggestions .suggestion")
+        expect(suggestions.first).to_be_visible(timeout=90_000)  # the inference worker may still be starting
+        expect(suggestions).to_have_count(3)
+        page.wait_for_timeout(500)  # let the layout settle after the row appeared
+        screenshot(page, "inbox-800px-suggestions")
+        in_view = page.evaluate(
+            """() => {
+              const box = document.getElementById('transcript').getBoundingClientRect();
+              const top = Math.max(box.top, 0), bottom = Math.min(box.bottom, window.innerHeight);
+              const all = Array.from(document.querySelectorAll('#transcript .msg'));
+              const seen = all.filter((m) => {
+                const r = m.getBoundingClientRect();
+                return r.height > 0 && r.top >= top - 1 && r.bottom <= bottom + 1;
+              });
+              const row = document.getElementById('reply-suggestions').getBoundingClientRect();
+              const composer = document.getElementById('composer-text').getBoundingClientRect();
+              return {
+                count: seen.length,
+                newest: seen.includes(all[all.length - 1]),
+                rowHeight: row.height,
+                rowInView: row.top >= 0 && row.bottom <= window.innerHeight,
+                composerInView: composer.top >= 0 && composer.bottom <= window.innerHeight,
+              };
+            }"""
+        )
+        assert in_view["count"] >= 6, in_view
+        assert in_view["newest"], in_view  # the newest message stays in view
+        assert in_view["rowInView"] and in_view["composerInView"], in_view
+        # One line: the long suggestion is cut short, not wrapped over several rows.
+        assert in_view["rowHeight"] <= 40, in_view
+    finally:
+        laptop.close()

@@ -104,7 +104,8 @@ def change_status(conversation: Conversation, status: str, note: str) -> None:
     system = append_message(conversation, sender=Message.Sender.SYSTEM, text=note)
     realtime.push(realtime.conversation_group(conversation.pk), events.message_event(system))
     realtime.push(realtime.conversation_group(conversation.pk), events.status_event(conversation))
-    realtime.push(realtime.AGENTS_GROUP, events.queue_event(conversation))
+    entered_queue = status == Conversation.Status.WAITING_FOR_AGENT
+    realtime.push(realtime.AGENTS_GROUP, events.queue_event(conversation, entered_queue=entered_queue))
 
 
 def hand_off_locked(conversation: Conversation, reason: str, *, offline: bool) -> None:

@@ -87,7 +87,7 @@ def record_visitor_message(conversation_id, text: str, client_msg_id: uuid.UUID)
             # robust: a broker that is down must not fail the stored, acked message;
             # the sweeper (chatbot/conversations/recovery.py) enqueues it once it is back.
             transaction.on_commit(lambda: reply_to_visitor_message.delay(message.pk), robust=True)
-            realtime.push(realtime.AGENTS_GROUP, events.queue_event(conversation))
+            realtime.push(realtime.AGENTS_GROUP, events.queue_event(conversation, visitor_message=True))
             realtime.push(realtime.conversation_group(conversation.pk), events.message_event(message))
     except IntegrityError:
         # The same client_msg_id raced in on another socket: one of them won.

@@ -14,6 +14,10 @@
   const intentNames = JSON.parse(document.getElementById("intent-names").textContent);
   let socket = null;
   let heartbeat = null;
+  let myId = null; // this agent, from the hello frame
+  // The newest suggestions for the open conversation: the set made when an agent takes a
+  // conversation over often arrives before the page re-renders it with its composer.
+  let lastSuggestions = null;
   let retryMs = 500;
   let typingOffTimer = null;
   let lastTypingSent = 0;
@@ -92,7 +96,6 @@
     if (ticket < queueApplied) return;
     queueApplied = ticket;
     queueEl.innerHTML = html; // a Django template: escaped server-side
-    notifyOnQueue();
     markActive();
     refreshTimes();
     const waiting = queueEl.querySelector("[data-waiting-count]");
@@ -135,6 +138,7 @@
       const textarea = document.getElementById("composer-text");
       if (textarea) textarea.value = draft;
     }
+    if (lastSuggestions && lastSuggestions.conversation_id === id) showSuggestions(lastSuggestions);
     markActive();
     refreshTimes();
     scrollToEnd();
@@ -429,6 +433,7 @@
     const opened = openedId();
     switch (frame.type) {
       case "hello":
+        myId = frame.agent.id;
         clearInterval(heartbeat);
         heartbeat = setInterval(() => send({ type: "ping" }), (frame.heartbeat_s || 20) * 1000);
         break;
@@ -437,11 +442,11 @@
         break;
       case "queue":
         scheduleQueueRefresh();
+        notifyOnQueue(frame);
         break;
       case "message":
         if (frame.conversation_id === opened) appendMessage(frame.message);
         if (frame.conversation_id === opened && frame.message.sender === "visitor") scheduleArticles();
-        notifyOnMessage(frame);
         if (frame.message.sender === "visitor") showVisitorTyping(false);
         break;
       case "prediction": {
@@ -455,7 +460,11 @@
         break;
       }
       case "suggestions":
-        if (frame.conversation_id === opened) showSuggestions(frame);
+        if (frame.conversation_id === opened) {
+          const stale = lastSuggestions && lastSuggestions.conversation_id === opened && Number(frame.message_id) < Number(lastSuggestions.message_id);
+          if (!stale) lastSuggestions = frame;
+          showSuggestions(frame);
+        }
         break;
       case "articles":
         if (frame.conversation_id === opened) showSuggestedArticles(frame);
@@ -481,6 +490,9 @@
     // visitor's newest message wins, a late one for an earlier message is dropped.
     if (Number(frame.message_id) < Number(box.dataset.messageId || 0)) return;
     box.dataset.messageId = String(frame.message_id);
+    // The row takes height from the transcript: keep the newest message in view.
+    const transcript = document.getElementById("transcript");
+    const atEnd = !transcript || transcript.scrollHeight - transcript.scrollTop - transcript.clientHeight < 60;
     box.replaceChildren();
     frame.suggestions.forEach((suggestion) => {
       const button = el("button", "btn btn-ghost suggestion", suggestion.text); // textContent, never HTML
@@ -489,10 +501,12 @@
       box.append(button);
     });
     box.hidden = false;
+    if (atEnd) scrollToEnd();
   }
 
   function clearSuggestions(form) {
     const box = document.getElementById("reply-suggestions");
+    lastSuggestions = null;
     if (box) {
       box.replaceChildren();
       box.hidden = true;
@@ -820,28 +834,20 @@
     refreshQueue();
   });
 
-  // --- Notifications: a new waiting conversation, or a message in one of mine while hidden ---
+  // --- Notifications: a new waiting conversation (a tone; a notification too while the
+  // tab is hidden), and a visitor's message in one of mine while the tab is hidden.
+  // Both come from the queue frames every agent gets, whatever view or conversation is open.
 
-  let knownWaiting = null;
-  let knownWaitingCount = null;
-
-  function notifyOnQueue() {
-    const waiting = new Set(Array.from(queueEl.querySelectorAll(".queue-waiting")).map((a) => a.dataset.conversation));
-    const counter = queueEl.querySelector("[data-waiting-count]");
-    const count = counter ? Number(counter.dataset.waitingCount) : 0;
-    if (knownWaiting !== null && !inbox.view && !inbox.q) {
-      // A new one may sit past the shown page: a larger count says so too.
-      const fresh = Array.from(waiting).filter((id) => !knownWaiting.has(id));
-      if (fresh.length || count > knownWaitingCount) notify("A visitor is waiting", "New conversation in the queue.");
-    }
-    if (!inbox.view && !inbox.q) {
-      knownWaiting = waiting;
-      knownWaitingCount = count;
+  function notifyOnQueue(frame) {
+    if (frame.entered_queue) {
+      notify("A visitor is waiting", "New conversation in the queue.", true);
+    } else if (frame.visitor_message && myId !== null && frame.assigned_agent_id === myId) {
+      notify("New message from a visitor", "In one of your conversations.", false);
     }
   }
 
-  function notify(title, body) {
-    if (!document.hidden && title !== "A visitor is waiting") return;
+  function notify(title, body, soundWhileVisible) {
+    if (!document.hidden && !soundWhileVisible) return;
     try {
       const context = new (window.AudioContext || window.webkitAudioContext)();
       const tone = context.createOscillator();
@@ -852,23 +858,18 @@
     } catch (error) {
       /* no sound: autoplay refused */
     }
-    if ("Notification" in window && Notification.permission === "granted" && document.hidden) {
-      new Notification(title, { body: body });
+    if (document.hidden && "Notification" in window && Notification.permission === "granted") {
+      new Notification(title, { body: body, tag: title });
     }
   }
 
+  // Asked once, on the first click (browsers refuse a request without a user gesture).
   function askForNotificationsOnce() {
     if (!("Notification" in window) || Notification.permission !== "default" || localStorage.getItem("asked-notify")) return;
     localStorage.setItem("asked-notify", "1");
     Notification.requestPermission();
   }
   document.addEventListener("click", askForNotificationsOnce, { once: true });
-
-  function notifyOnMessage(frame) {
-    if (!frame.message || frame.message.sender !== "visitor" || !document.hidden) return;
-    const mine = queueEl.querySelector('.queue-mine[data-conversation="' + frame.conversation_id + '"]');
-    if (mine) notify("New message", frame.message.text.slice(0, 80));
-  }
 
   // --- Start -----------------------------------------------------------------------
 

@@ -1,18 +1,25 @@
-"""Demo logins for `make run`: an admin and a support agent, with fresh random passwords."""
+"""Demo logins for `make run`: an admin and a support agent, with fresh random passwords,
+printed with the full links a new user clicks (the last thing `make run` prints before
+the server's own lines)."""
 
 import secrets
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 
 
 class Command(BaseCommand):
-    help = "Create (or reset) the demo admin and agent with random passwords and print them."
+    help = "Create (or reset) the demo admin and agent with random passwords and print them with the links."
 
-    def handle(self, **options):
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=settings.HOST, help="the host `serve` listens on")
+        parser.add_argument("--port", type=int, default=settings.PORT, help="the port `serve` listens on")
+
+    def handle(self, host: str, port: int, **options):
         User = get_user_model()
-        lines = []
+        passwords = {}
         for username, role in (("admin", "admin"), ("agent", "agent")):
             password = secrets.token_urlsafe(12)
             user, _ = User.objects.get_or_create(username=username)
@@ -25,6 +32,14 @@ class Command(BaseCommand):
             user.save()
             if role == "agent":
                 user.groups.add(Group.objects.get(name="Agents"))
-            lines.append(f"  {role:6} login: {username} / {password}")
-        self.stdout.write("Demo logins (new passwords each start):\n" + "\n".join(lines))
-        self.stdout.write("  admin: /admin/   agent dashboard: /agent/")
+            passwords[username] = password
+        base = f"http://{host}:{port}"
+        rows = [
+            ("Demo shop, with the chat widget", f"{base}/", ""),
+            ("Agent dashboard", f"{base}/agent/", f"login: agent / {passwords['agent']}"),
+            ("Admin", f"{base}/admin/", f"login: admin / {passwords['admin']}"),
+            ("Reports", f"{base}/agent/reports/", "the admin login"),
+        ]
+        width = max(len(url) for _, url, _ in rows)
+        lines = [f"  {label + ':':33} {url:{width}}   {login}".rstrip() for label, url, login in rows]
+        self.stdout.write("\nNorthwind chatbot (new demo passwords each start):\n" + "\n".join(lines) + "\n")
