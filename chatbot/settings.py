@@ -220,7 +220,7 @@ KNOWLEDGE_QUESTIONS = env_path(
     "KNOWLEDGE_QUESTIONS", default=BASE_DIR / "chatbot" / "knowledge" / "demo" / "dev_questions.csv"
 )
 # The threshold when too few labelled questions fit the help center (the demo's, chosen by the rule).
-KNOWLEDGE_DEFAULT_THRESHOLD = env_float("KNOWLEDGE_DEFAULT_THRESHOLD", default=0.8655)
+KNOWLEDGE_DEFAULT_THRESHOLD = env_float("KNOWLEDGE_DEFAULT_THRESHOLD", default=0.774)
 # A new index is refused activation if hit@1 falls, or answered-wrong rises, by more than this.
 KNOWLEDGE_MAX_REGRESSION = env_float("KNOWLEDGE_MAX_REGRESSION", default=0.05, minimum=0.0, maximum=1.0)
 

@@ -48,7 +48,7 @@ class KnowledgeIndexes(ModelKind):
     def train(self, version: KnowledgeIndexVersion, progress, **options) -> Trained:
         """Build over the published articles; the threshold is chosen on the validation
         half of the labelled questions by the documented rule, the other half is held out."""
-        from inference.knowledge import KnowledgeConfig, KnowledgeIndex, ask_all, choose_threshold, split_questions
+        from inference.knowledge import KnowledgeConfig, KnowledgeIndex, calibrate, split_questions
         from inference.knowledge.artifact import articles_fingerprint
 
         articles = published_articles()
@@ -61,9 +61,9 @@ class KnowledgeIndexes(ModelKind):
         questions = labelled_questions({a.id for a in articles})
         holdout: list[Question] = []
         if sum(bool(q.article_id) for q in questions) >= MIN_LABELLED_QUESTIONS:
-            progress(0.7, "choosing the abstention threshold")
+            progress(0.7, "fitting the abstention classifier and its threshold")
             validation, holdout = split_questions(questions)
-            threshold, rule = choose_threshold(ask_all(index, validation))
+            threshold, rule = calibrate(index, validation)
         else:
             threshold = settings.KNOWLEDGE_DEFAULT_THRESHOLD
             rule = f"KNOWLEDGE_DEFAULT_THRESHOLD (fewer than {MIN_LABELLED_QUESTIONS} labelled questions fit)"

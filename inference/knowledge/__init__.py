@@ -5,7 +5,7 @@ Plain Python (no Django); the product's app is chatbot.knowledge."""
 from .answer import extract_answer
 from .artifact import verify
 from .config import IndexConfig, KnowledgeConfig
-from .evaluation import ask_all, choose_threshold, format_report, report, split_questions
+from .evaluation import ask_all, calibrate, choose_threshold, format_report, report, split_questions
 from .index import Answer, Hit, KnowledgeIndex
 from .passages import Article, Passage, split_article, split_sentences
 from .sources import (
@@ -28,6 +28,7 @@ __all__ = [
     "Passage",
     "Question",
     "ask_all",
+    "calibrate",
     "choose_threshold",
     "extract_answer",
     "format_report",
