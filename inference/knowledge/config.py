@@ -29,6 +29,7 @@ class KnowledgeConfig:
     demo dev set (bench/knowledge.py), never on its test half."""
 
     base_model: str | None = None  # None: $INTENT_BASE_MODEL, else the bundled MiniLM
+    own_encoder: bool = False  # True: a fine-tuned encoder, saved inside the index
     max_length: int = 128  # encoder tokens per passage (MiniLM was trained on 128)
     min_words: int = 60
     max_words: int = 200

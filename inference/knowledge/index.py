@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import platform
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from .artifact import (
     ARTICLES_FILE,
     BM25_DIR,
     CONFIG_FILE,
+    ENCODER_DIR,
     PASSAGE_ARTICLE_FILE,
     PASSAGE_OFFSETS_FILE,
     PASSAGES_FILE,
@@ -164,6 +166,8 @@ class KnowledgeIndex:
             starts = write_passages(tmp / PASSAGES_FILE, [self.passages[i] for i in range(len(self.passage_article))])
             np.save(tmp / PASSAGE_OFFSETS_FILE, starts, allow_pickle=False)
             write_json(tmp / ARTICLES_FILE, self.articles)
+            if self.config.own_encoder:  # a fine-tuned encoder travels with its vectors
+                shutil.copytree(self.encoder.model_dir, tmp / ENCODER_DIR)
             write_json(tmp / CONFIG_FILE, self.index_config().to_dict())
 
         path = write_atomically(Path(out_dir), build)
@@ -199,7 +203,13 @@ class KnowledgeIndex:
         path = Path(path)
         saved, index_id = verify(path)
         config = saved.knowledge
-        if encoder is None:
+        own = path / ENCODER_DIR
+        if own.is_dir() and (encoder is None or model_fingerprint(encoder.model_dir) != saved.base_model_sha256):
+            from inference.runtime import apply_torch_threads
+
+            apply_torch_threads(config.threads)
+            encoder = SentenceEncoder(str(own), device=config.device, max_length=config.max_length)
+        elif encoder is None:
             from inference.runtime import apply_torch_threads
 
             apply_torch_threads(config.threads)
