@@ -8,6 +8,7 @@ replies, and the machine.
 
     python bench/chat_latency.py --visitors 50 --interval 2 --duration 60
     python bench/chat_latency.py --visitors 50 --held 10   # 10 of them with an agent (suggestions)
+    python bench/chat_latency.py --visitors 50 --knowledge  # help-center answers on (issue 16)
 """
 
 import argparse
@@ -46,6 +47,21 @@ UTTERANCES = [
     "do you sell gift cards?",
     "thanks, that helps",
     "can I talk to a real person?",
+]
+
+# With --knowledge, half the messages are these: no intent answers them, so the bot asks
+# the knowledge index (answered from an article, or abstained and fell back).
+KNOWLEDGE_UTTERANCES = [
+    "how do I clean the cutting board",
+    "do you price match if it gets cheaper",
+    "can i get an invoice with my company name",
+    "my discount code says expired",
+    "the parcel says delivered but nothing here",
+    "can i change the size after ordering",
+    "how do i unsubscribe from the newsletter",
+    "is my payment info stored safely",
+    "are you hiring",
+    "do you have a loyalty program",
 ]
 
 
@@ -106,6 +122,8 @@ class Visitor:
         self.sent: dict[str, float] = {}  # client_msg_id -> send time
         self.acked: dict[int, str] = {}  # visitor message id -> client_msg_id
         self.replies: dict[int, list[float]] = {}  # visitor message id -> reply arrival times
+        self.sources: dict[str, int] = {}  # answer source of the bot's replies -> count
+        self.utterances = UTTERANCES
 
     async def run(self, interval: float, duration: float, grace: float) -> None:
         request = urllib.request.Request(self.base + "/api/widget/sessions", data=b"{}", method="POST")
@@ -118,7 +136,7 @@ class Visitor:
             await ws.send(json.dumps({"type": "auth", "token": token, "last_seq": 0}))
             receiver = asyncio.create_task(self.receive(ws))
             await asyncio.sleep(random.uniform(0, interval))  # spread the visitors out
-            utterances = itertools.cycle(random.sample(UTTERANCES, len(UTTERANCES)))
+            utterances = itertools.cycle(random.sample(self.utterances, len(self.utterances)))
             end = time.monotonic() + duration
             while time.monotonic() < end:
                 client_msg_id = str(uuid.uuid4())
@@ -138,6 +156,8 @@ class Visitor:
                 self.acked[frame["message_id"]] = frame["client_msg_id"]
             elif frame["type"] == "message" and frame["sender"] == "bot" and frame.get("reply_to"):
                 self.replies.setdefault(frame["reply_to"], []).append(now)
+                source = frame.get("source") or "none"
+                self.sources[source] = self.sources.get(source, 0) + 1
             elif frame["type"] == "error":
                 print(f"visitor {self.index}: error {frame['code']}", file=sys.stderr)
 
@@ -152,8 +172,13 @@ async def wait_for_a_reply(base: str, within: float = 120) -> None:
     raise SystemExit("the workers did not answer within 120 s; see var/bench-server.log")
 
 
-async def load(base: str, visitors: int, interval: float, duration: float, grace: float, take_over=None, held=0):
+async def load(
+    base: str, visitors: int, interval: float, duration: float, grace: float, take_over=None, held=0, knowledge=False
+):
     crowd = [Visitor(base, i, take_over if i < held else None) for i in range(visitors)]
+    if knowledge:
+        for visitor in crowd:
+            visitor.utterances = UTTERANCES + KNOWLEDGE_UTTERANCES
     await asyncio.gather(*(v.run(interval, duration, grace) for v in crowd))
     return crowd
 
@@ -174,6 +199,12 @@ def main() -> None:
         "inference workers make reply suggestions for each of their messages, and the latency of the "
         "others' bot replies shows what that costs",
     )
+    parser.add_argument(
+        "--knowledge",
+        action="store_true",
+        help="build and activate the demo help center's knowledge index first, and let half the messages be "
+        "questions no intent answers (the bot asks the index); use a database of its own",
+    )
     args = parser.parse_args()
 
     env = {
@@ -190,12 +221,15 @@ def main() -> None:
         # The benchmark's visitors send faster than a person may.
         "RATE_LIMIT_MESSAGES": "1000",
         "HF_HUB_OFFLINE": "1",
+        "KNOWLEDGE_AUTO_REBUILD": "0",  # the index is built once below (--knowledge), not during the run
     }
     (REPO / "var").mkdir(exist_ok=True)
     import redis
 
     redis.Redis.from_url(args.redis_url).flushdb()
     prepare_database(env)
+    if args.knowledge:
+        build_knowledge_index(env)
     take_over = agent_taking_over(env) if args.held else None
     port = free_port()
     server = start_server(env, port)
@@ -212,6 +246,7 @@ def main() -> None:
                 args.grace,
                 take_over,
                 args.held,
+                args.knowledge,
             )
         )
         elapsed = time.perf_counter() - started - args.grace
@@ -240,6 +275,11 @@ def main() -> None:
         + (f"; {args.held} of the visitors held by an agent (no bot replies, suggestions instead)" if args.held else "")
     )
     print(f"messages sent: {sent}, replies: {len(latencies)}, lost: {lost}, duplicated: {duplicated}")
+    sources: dict[str, int] = {}
+    for visitor in crowd[args.held :]:
+        for source, n in visitor.sources.items():
+            sources[source] = sources.get(source, 0) + n
+    print("bot replies by source: " + ", ".join(f"{k} {v}" for k, v in sorted(sources.items())))
     if latencies:
         print(
             f"latency ms: p50 {percentile(latencies, 50):.1f}  p95 {percentile(latencies, 95):.1f}  "
@@ -248,6 +288,21 @@ def main() -> None:
         print(f"replies per second: {len(latencies) / elapsed:.1f}")
     if args.held:
         report_suggestions(crowd[: args.held])
+
+
+def build_knowledge_index(env: dict) -> None:
+    """Build and activate a knowledge index of the demo help center (bootstrap_demo
+    imported it) unless one is active, as the training worker would."""
+    code = (
+        "from chatbot.knowledge import indexing\n"
+        "from chatbot.knowledge.models import KnowledgeIndexVersion\n"
+        "if not KnowledgeIndexVersion.objects.filter(is_active=True).exists():\n"
+        "    v = indexing.knowledge_indexes.request(activate_when_ready=True)\n"
+        "    v = indexing.knowledge_indexes.run(v.pk)\n"
+        "    assert v.is_active, v.error\n"
+        "print('knowledge index', KnowledgeIndexVersion.objects.get(is_active=True).index_id)\n"
+    )
+    subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=REPO, env=env, check=True)
 
 
 def agent_taking_over(env: dict):
