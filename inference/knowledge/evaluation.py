@@ -136,7 +136,7 @@ def choose_threshold(
     right answer above it, so the lowest such threshold keeps the most right answers.
     It is placed halfway to the next lower score, which changes no decision here. If
     no threshold meets both, the one with the most right minus wrong answers is
-    taken. z=0 judges the sample's own rates."""
+    taken (placed halfway too). z=0 judges the sample's own rates."""
     if not outcomes:
         raise ValueError("no validation questions to choose a threshold on")
     scores = np.array([o.score for o in outcomes], dtype=np.float64)
@@ -159,7 +159,9 @@ def choose_threshold(
             )
         gain = int((answered & right).sum()) - wrong
         if gain > best_gain:
-            best_fallback, best_gain = t, gain
+            # Halfway to the next lower score as above: a threshold on a right answer's
+            # own score would decline a question scoring a hair below it.
+            best_fallback, best_gain = ((t + candidates[i - 1]) / 2 if i > 0 else t - 1e-3), gain
     return float(best_fallback), (
         f"no threshold met answered-wrong <= {max_wrong_rate:.0%} and declined >= {min_declined:.0%} on {n} "
         "validation questions; most right minus wrong answers"

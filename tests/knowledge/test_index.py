@@ -111,7 +111,11 @@ def test_wilson_bounds_contain_the_rate_and_narrow_with_more_questions():
 def test_choose_threshold_falls_back_to_most_right_minus_wrong():
     outcomes = [_outcome(0.9, False), _outcome(0.8, True), _outcome(0.7, True)]
     threshold, rule = choose_threshold(outcomes, max_wrong_rate=0.0, min_declined=1.0, z=0)
-    assert threshold == pytest.approx(0.7) and "no threshold met" in rule
+    assert threshold == pytest.approx(0.699) and "no threshold met" in rule
+    # Placed below the lowest score it answers, halfway to the next lower one.
+    outcomes.append(_outcome(0.5, False, answerable=False))
+    threshold, _ = choose_threshold(outcomes, max_wrong_rate=0.0, min_declined=1.0, z=0)
+    assert threshold == pytest.approx(0.6)
 
 
 def test_saved_index_loads_verified_and_answers_the_same(tiny_index, encoder, tmp_path):
