@@ -11,6 +11,7 @@ replies, and the machine.
     python bench/chat_latency.py --visitors 200 --rates 50,100,150,200 --duration 30
         # the same visitors at each total rate (messages per second) in turn, and the
         # highest rate whose p95 stays within --p95-goal ms
+    python bench/chat_latency.py --visitors 50 --knowledge  # help-center answers on (issue 16)
 """
 
 import argparse
@@ -52,6 +53,22 @@ UTTERANCES = [
     "do you sell gift cards?",
     "thanks, that helps",
     "what is your warranty on furniture?",
+]
+
+
+# With --knowledge, half the messages are these: no intent answers them, so the bot asks
+# the knowledge index (answered from an article, or abstained and fell back).
+KNOWLEDGE_UTTERANCES = [
+    "how do I clean the cutting board",
+    "do you price match if it gets cheaper",
+    "can i get an invoice with my company name",
+    "my discount code says expired",
+    "the parcel says delivered but nothing here",
+    "can i change the size after ordering",
+    "how do i unsubscribe from the newsletter",
+    "is my payment info stored safely",
+    "are you hiring",
+    "do you have a loyalty program",
 ]
 
 
@@ -118,6 +135,7 @@ class Visitor:
         self.sent: dict[str, float] = {}  # client_msg_id -> send time
         self.acked: dict[int, str] = {}  # visitor message id -> client_msg_id
         self.replies: dict[int, list[float]] = {}  # visitor message id -> reply arrival times
+        self.sources: dict[str, int] = {}  # answer source of the bot's replies -> count
 
     async def run(self, interval: float, duration: float, grace: float) -> None:
         request = urllib.request.Request(
@@ -152,6 +170,8 @@ class Visitor:
                 self.acked[frame["message_id"]] = frame["client_msg_id"]
             elif frame["type"] == "message" and frame["sender"] == "bot" and frame.get("reply_to"):
                 self.replies.setdefault(frame["reply_to"], []).append(now)
+                source = frame.get("source") or "none"
+                self.sources[source] = self.sources.get(source, 0) + 1
             elif frame["type"] == "error":
                 print(f"visitor {self.index}: error {frame['code']}", file=sys.stderr)
 
@@ -166,8 +186,13 @@ async def wait_for_a_reply(base: str, within: float = 120) -> None:
     raise SystemExit("the workers did not answer within 120 s; see var/bench-server.log")
 
 
-async def load(base: str, visitors: int, interval: float, duration: float, grace: float, take_over=None, held=0):
+async def load(
+    base: str, visitors: int, interval: float, duration: float, grace: float, take_over=None, held=0, knowledge=False
+):
     crowd = [Visitor(base, i, take_over if i < held else None) for i in range(visitors)]
+    if knowledge:
+        for visitor in crowd:
+            visitor.utterances = UTTERANCES + KNOWLEDGE_UTTERANCES
     await asyncio.gather(*(v.run(interval, duration, grace) for v in crowd))
     return crowd
 
@@ -190,6 +215,12 @@ def main() -> None:
     )
     parser.add_argument("--rates", default="", help="comma list of total messages per second to step through")
     parser.add_argument("--p95-goal", type=float, default=250.0, help="with --rates: the p95 (ms) a rate must keep")
+    parser.add_argument(
+        "--knowledge",
+        action="store_true",
+        help="build and activate the demo help center's knowledge index first, and let half the messages be "
+        "questions no intent answers (the bot asks the index); use a database of its own",
+    )
     args = parser.parse_args()
 
     env = {
@@ -206,12 +237,15 @@ def main() -> None:
         # The benchmark's visitors send faster than a person may.
         "RATE_LIMIT_MESSAGES": "1000",
         "HF_HUB_OFFLINE": "1",
+        "KNOWLEDGE_AUTO_REBUILD": "0",  # the index is built once below (--knowledge), not during the run
     }
     (REPO / "var").mkdir(exist_ok=True)
     import redis
 
     redis.Redis.from_url(args.redis_url).flushdb()
     prepare_database(env)
+    if args.knowledge:
+        build_knowledge_index(env)
     take_over = agent_taking_over(env) if args.held else None
     port = free_port()
     server = start_server(env, port)
@@ -225,7 +259,14 @@ def main() -> None:
             started = time.perf_counter()
             crowd = asyncio.run(
                 load(
-                    f"http://127.0.0.1:{port}", args.visitors, interval, args.duration, args.grace, take_over, args.held
+                    f"http://127.0.0.1:{port}",
+                    args.visitors,
+                    interval,
+                    args.duration,
+                    args.grace,
+                    take_over,
+                    args.held,
+                    args.knowledge,
                 )
             )
             runs.append((rate, interval, crowd, time.perf_counter() - started - args.grace))
@@ -270,6 +311,11 @@ def report(crowd: list[Visitor], elapsed: float) -> float | None:
         f"p99 {percentile(latencies, 99):.1f}  mean {statistics.mean(latencies):.1f}  max {max(latencies):.1f}"
     )
     print(f"replies per second: {len(latencies) / elapsed:.1f}")
+    sources: dict[str, int] = {}
+    for visitor in crowd:
+        for source, n in visitor.sources.items():
+            sources[source] = sources.get(source, 0) + n
+    print("bot replies by source: " + ", ".join(f"{k} {v}" for k, v in sorted(sources.items())))
     return p95
 
 
@@ -287,6 +333,21 @@ def reply_latencies(crowd: list[Visitor]) -> tuple[list[float], int, int, int]:
             duplicated += len(replies) - 1
             latencies.append((replies[0] - sent_at) * 1000)
     return latencies, lost, duplicated, sent
+
+
+def build_knowledge_index(env: dict) -> None:
+    """Build and activate a knowledge index of the demo help center (bootstrap_demo
+    imported it) unless one is active, as the training worker would."""
+    code = (
+        "from chatbot.knowledge import indexing\n"
+        "from chatbot.knowledge.models import KnowledgeIndexVersion\n"
+        "if not KnowledgeIndexVersion.objects.filter(is_active=True).exists():\n"
+        "    v = indexing.knowledge_indexes.request(activate_when_ready=True)\n"
+        "    v = indexing.knowledge_indexes.run(v.pk)\n"
+        "    assert v.is_active, v.error\n"
+        "print('knowledge index', KnowledgeIndexVersion.objects.get(is_active=True).index_id)\n"
+    )
+    subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=REPO, env=env, check=True)
 
 
 def agent_taking_over(env: dict):

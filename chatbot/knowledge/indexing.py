@@ -4,7 +4,9 @@ past the regression guard, rolled back; rebuilt (debounced) when articles change
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import shutil
 import time
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from django.core.cache import cache
 from django.db import transaction
 
 from chatbot.knowledge.models import KnowledgeIndexVersion
-from chatbot.knowledge.services import published_articles
+from chatbot.knowledge.services import learning_pairs, published_articles
 from chatbot.modelops.lifecycle import ModelKind, Trained, TrainingRefused
 from inference.knowledge import KnowledgeDataError, Question, load_questions
 
@@ -48,7 +50,7 @@ class KnowledgeIndexes(ModelKind):
     def train(self, version: KnowledgeIndexVersion, progress, **options) -> Trained:
         """Build over the published articles; the threshold is chosen on the validation
         half of the labelled questions by the documented rule, the other half is held out."""
-        from inference.knowledge import KnowledgeConfig, KnowledgeIndex, ask_all, choose_threshold, split_questions
+        from inference.knowledge import KnowledgeConfig, KnowledgeIndex, calibrate, split_questions
         from inference.knowledge.artifact import articles_fingerprint
 
         articles = published_articles()
@@ -57,18 +59,22 @@ class KnowledgeIndexes(ModelKind):
         progress(0.05, f"indexing {len(articles)} articles")
         started = time.perf_counter()
         config = KnowledgeConfig(threads=settings.INFERENCE_THREADS, device=settings.INFERENCE_DEVICE, **options)
-        index = KnowledgeIndex.build(articles, config, encoder=shared_encoder())
+        encoder, tuned_pairs, pair_holdout, tuned_dir = self._fine_tuned_encoder(version, articles, config, progress)
+        index = KnowledgeIndex.build(articles, config, encoder=encoder)
         questions = labelled_questions({a.id for a in articles})
         holdout: list[Question] = []
         if sum(bool(q.article_id) for q in questions) >= MIN_LABELLED_QUESTIONS:
-            progress(0.7, "choosing the abstention threshold")
+            progress(0.7, "fitting the abstention classifier and its threshold")
             validation, holdout = split_questions(questions)
-            threshold, rule = choose_threshold(ask_all(index, validation))
+            threshold, rule = calibrate(index, validation)
         else:
             threshold = settings.KNOWLEDGE_DEFAULT_THRESHOLD
             rule = f"KNOWLEDGE_DEFAULT_THRESHOLD (fewer than {MIN_LABELLED_QUESTIONS} labelled questions fit)"
         index.with_threshold(threshold, rule)
         path = index.save(Path(settings.MODEL_DIR) / f"knowledge-v{version.pk}")
+        if tuned_dir is not None:  # the index holds its own copy of the tuned encoder now
+            shutil.rmtree(tuned_dir, ignore_errors=True)
+        holdout += pair_holdout  # the guard also compares hit@1 on the held-out helpful pairs
         fields = {
             "index_id": index.index_id,
             "article_count": len(articles),
@@ -79,9 +85,40 @@ class KnowledgeIndexes(ModelKind):
                 "threshold_rule": rule,
                 "build_seconds": round(time.perf_counter() - started, 2),
                 "holdout_questions": len(holdout),
+                "fine_tuned_pairs": tuned_pairs,
             },
         }
         return Trained(artifact_dir=path, holdout=[[q.text, q.article_id] for q in holdout], fields=fields)
+
+    def _fine_tuned_encoder(self, version, articles, config, progress):
+        """(encoder, pairs tuned on, held-out pairs, directory of the tuned encoder): the shared encoder
+        unless KNOWLEDGE_FINE_TUNE is on and enough helpful pairs fit this help center;
+        then one fine-tuned on four fifths of them (the rest held out for the guard)."""
+        import random
+
+        from inference.encoder import SentenceEncoder
+        from inference.knowledge import KnowledgeIndex
+        from inference.knowledge.finetune import fine_tune, training_pairs
+
+        encoder = shared_encoder()
+        if not settings.KNOWLEDGE_FINE_TUNE:
+            return encoder, 0, [], None
+        ids = {a.id for a in articles}
+        pairs = [(q, a) for q, a in learning_pairs() if a in ids]
+        if len(pairs) < settings.KNOWLEDGE_FINE_TUNE_MIN_PAIRS:
+            log.info("not fine-tuning: %d helpful pairs, fewer than KNOWLEDGE_FINE_TUNE_MIN_PAIRS", len(pairs))
+            return encoder, 0, [], None
+        random.Random(version.pk).shuffle(pairs)
+        cut = len(pairs) // 5
+        held, train = pairs[:cut], pairs[cut:]
+        progress(0.1, f"fine-tuning the encoder on {len(train)} helpful question-article pairs")
+        base = KnowledgeIndex.build(articles, dataclasses.replace(config), encoder=encoder)
+        tuned_dir = fine_tune(
+            encoder, training_pairs(base, train), Path(settings.MODEL_DIR) / f".knowledge-v{version.pk}-encoder"
+        )
+        config.own_encoder = True
+        tuned = SentenceEncoder(str(tuned_dir), device=settings.INFERENCE_DEVICE, max_length=config.max_length)
+        return tuned, len(train), [Question(q, a) for q, a in held], tuned_dir
 
     def load(self, artifact_dir):
         from inference.knowledge import KnowledgeIndex

@@ -5,7 +5,7 @@ Plain Python (no Django); the product's app is chatbot.knowledge."""
 from .answer import answer_from_passages, extract_answer
 from .artifact import verify
 from .config import IndexConfig, KnowledgeConfig
-from .evaluation import ask_all, choose_threshold, format_report, report, split_questions
+from .evaluation import ask_all, calibrate, choose_threshold, format_report, report, split_questions
 from .explain import explain_answer
 from .index import Answer, Hit, KnowledgeIndex
 from .passages import Article, Passage, split_article, split_sentences
@@ -31,6 +31,7 @@ __all__ = [
     "Question",
     "answer_from_passages",
     "ask_all",
+    "calibrate",
     "choose_threshold",
     "explain_answer",
     "extract_answer",

@@ -14,6 +14,7 @@ from inference.artifact import ArtifactError
 from .config import INDEX_KIND, IndexConfig
 from .passages import Article
 
+ENCODER_DIR = "encoder"  # only in an index built with a fine-tuned encoder
 CONFIG_FILE = "config.json"
 CHECKSUMS_FILE = "checksums.json"
 PASSAGES_FILE = "passages.jsonl"

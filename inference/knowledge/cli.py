@@ -21,7 +21,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     kb.add_argument("--questions", required=True, type=Path, help="CSV question,article_id (empty id = unanswerable)")
     kb.add_argument("--json", type=Path, help="also write the report as JSON here")
-    kb.add_argument("--threshold", type=float, help="abstention threshold (default: chosen on a split of --questions)")
+    kb.add_argument(
+        "--threshold",
+        type=float,
+        help="abstention threshold, a probability 0-1 (default: the classifier fitted and the threshold chosen on a split of --questions)",
+    )
     kb.add_argument("--val-fraction", type=float, default=0.5, help="share of --questions that chooses the threshold")
     kb.add_argument("--seed", type=int, default=13)
     kb.add_argument("--save-index", type=Path, help="also write the index (with its threshold) here")
@@ -34,7 +38,7 @@ def run_kb_eval(args: argparse.Namespace) -> int:
     hf_logging.set_verbosity_error()  # the report, not the weight-loading chatter
     hf_logging.disable_progress_bar()
 
-    from .evaluation import ask_all, choose_threshold, format_report, report, split_questions
+    from .evaluation import ask_all, calibrate, format_report, report, split_questions
     from .index import KnowledgeIndex
     from .sources import load_articles, load_questions
 
@@ -43,7 +47,7 @@ def run_kb_eval(args: argparse.Namespace) -> int:
     index = KnowledgeIndex.build(articles)
     if args.threshold is None:
         val, test = split_questions(questions, args.val_fraction, args.seed)
-        threshold, rule = choose_threshold(ask_all(index, val))
+        threshold, rule = calibrate(index, val)
         evaluated, split = test, f"held-out {1 - args.val_fraction:.0%} of the questions (seed {args.seed})"
     else:
         threshold, rule = args.threshold, "given with --threshold"

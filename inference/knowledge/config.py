@@ -10,13 +10,17 @@ from typing import Any, Literal
 from inference import artifact
 
 Fusion = Literal["rrf", "weighted"]
-AbstainScore = Literal["dense", "fused"]
+AbstainFeature = Literal["dense", "margin", "fused", "agreement"]
 VectorDtype = Literal["int8", "float32"]
 FUSIONS = ("rrf", "weighted")
-ABSTAIN_SCORES = ("dense", "fused")
+# What the abstention classifier may look at, per question (see KnowledgeIndex.assess):
+# "dense": cosine of the question and the best article's passage; "margin": the best
+# article's fusion score minus the second's; "fused": the best fusion score;
+# "agreement": 1 when the best dense passage and the best BM25 passage are of one article.
+ABSTAIN_FEATURES = ("dense", "margin", "fused", "agreement")
 VECTOR_DTYPES = ("int8", "float32")
 INDEX_KIND = "knowledge-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the abstention score is a fitted probability
 
 
 @dataclass
@@ -25,6 +29,7 @@ class KnowledgeConfig:
     demo dev set (bench/knowledge.py), never on its test half."""
 
     base_model: str | None = None  # None: $INTENT_BASE_MODEL, else the bundled MiniLM
+    own_encoder: bool = False  # True: a fine-tuned encoder, saved inside the index
     max_length: int = 128  # encoder tokens per passage (MiniLM was trained on 128)
     min_words: int = 60
     max_words: int = 200
@@ -39,11 +44,14 @@ class KnowledgeConfig:
     dense_weight: float = 0.5
     candidates: int = 50  # passages taken from each list before fusing
     vector_dtype: VectorDtype = "int8"  # int8 rows with one float32 scale each
-    # Abstention score of the best hit: "dense", the cosine of the question and its
-    # passage, or "fused", its fusion score; plus margin_weight * (its fusion score
-    # - the second article's).
-    abstain_score: AbstainScore = "dense"
-    margin_weight: float = 4.0
+    # Abstention: a logistic regression on abstain_features gives the probability that
+    # the best article is right; the index answers when it is >= threshold. Weights and
+    # bias are fitted on validation questions (evaluation.calibrate); these defaults are
+    # the fit on the demo dev set's validation half (bench/knowledge.py).
+    abstain_features: tuple[AbstainFeature, ...] = ("dense", "margin")
+    abstain_weights: tuple[float, ...] = (7.7057, 13.9297)
+    abstain_bias: float = -3.8865
+    abstain_c: float = 1.0  # inverse L2 strength of the fit (scikit-learn's C)
     answer_sentences: int = 3
     answer_max_words: int = 70
     threshold: float = 0.0  # answers below it abstain; set on validation questions
@@ -55,8 +63,13 @@ class KnowledgeConfig:
     def validate(self) -> None:
         if self.fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, got {self.fusion!r}")
-        if self.abstain_score not in ABSTAIN_SCORES:
-            raise ValueError(f"abstain_score must be one of {', '.join(ABSTAIN_SCORES)}, got {self.abstain_score!r}")
+        unknown = [f for f in self.abstain_features if f not in ABSTAIN_FEATURES]
+        if unknown or not self.abstain_features:
+            raise ValueError(f"abstain_features must be some of {', '.join(ABSTAIN_FEATURES)}, got {unknown or 'none'}")
+        if len(self.abstain_weights) != len(self.abstain_features):
+            raise ValueError("abstain_weights needs one weight per abstain feature")
+        if self.abstain_c <= 0:
+            raise ValueError("abstain_c must be > 0")
         if self.vector_dtype not in VECTOR_DTYPES:
             raise ValueError(f"vector_dtype must be one of {', '.join(VECTOR_DTYPES)}, got {self.vector_dtype!r}")
         if not 0 < self.min_words <= self.max_words:
@@ -72,7 +85,11 @@ class KnowledgeConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> KnowledgeConfig:
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        values = {k: v for k, v in data.items() if k in names}
+        for key in ("abstain_features", "abstain_weights"):  # lists in JSON
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
 
 
 @dataclass

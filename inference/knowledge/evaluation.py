@@ -7,7 +7,7 @@ import math
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -17,6 +17,9 @@ from .sources import Question
 RANK_DEPTH = 10  # MRR counts an article found within the first 10
 MAX_WRONG_RATE = 0.05  # answered wrong, as a share of all questions (the goal)
 MIN_DECLINED = 0.80  # share of unanswerable questions declined (the goal)
+# The abstention classifier is fitted only on validation questions with at least this
+# many right and this many wrong (or unanswerable) best articles; else the defaults stay.
+MIN_FIT_CLASS = 8
 # One-sided 95 % Wilson bounds: the limits must hold for questions not seen yet, not
 # only for the validation sample, whose error shrinks as it grows.
 CONFIDENCE_Z = 1.645
@@ -41,6 +44,7 @@ class Outcome:
     ranking: list[str]  # article ids, best first
     score: float
     latency_ms: float
+    features: dict[str, float] = field(default_factory=dict)  # the abstention features
 
     @property
     def answerable(self) -> bool:
@@ -77,8 +81,46 @@ def ask_all(index: KnowledgeIndex, questions: Sequence[Question]) -> list[Outcom
         start = time.perf_counter()
         answer = index.answer(q.text, k=RANK_DEPTH, threshold=float("-inf"))
         elapsed = (time.perf_counter() - start) * 1000.0
-        outcomes.append(Outcome(q, [h.article_id for h in answer.hits], answer.score, elapsed))
+        outcomes.append(Outcome(q, [h.article_id for h in answer.hits], answer.score, elapsed, answer.features))
     return outcomes
+
+
+def fit_abstention(index: KnowledgeIndex, outcomes: Sequence[Outcome]) -> str:
+    """Fit the abstention classifier (a scikit-learn logistic regression, L2 strength
+    config.abstain_c) on validation outcomes: target "the best article is right" (an
+    unanswerable question never is), inputs config.abstain_features, standardised for
+    the fit and folded back into plain weights. Returns what was done, for the rule."""
+    from sklearn.linear_model import LogisticRegression
+
+    cfg = index.config
+    right = np.array([o.top_right for o in outcomes])
+    if min(int(right.sum()), int((~right).sum())) < MIN_FIT_CLASS:
+        return f"default abstention weights (fewer than {MIN_FIT_CLASS} right or wrong validation answers to fit on)"
+    x = np.array([[o.features[f] for f in cfg.abstain_features] for o in outcomes], dtype=np.float64)
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    std[std == 0] = 1.0
+    model = LogisticRegression(C=cfg.abstain_c, max_iter=1000).fit((x - mean) / std, right)
+    weights = model.coef_[0] / std
+    cfg.abstain_weights = tuple(round(float(w), 6) for w in weights)
+    cfg.abstain_bias = round(float(model.intercept_[0] - (weights * mean).sum()), 6)
+    terms = " + ".join(f"{w:.3f}*{f}" for f, w in zip(cfg.abstain_features, cfg.abstain_weights, strict=True))
+    return f"p(right) = sigmoid({cfg.abstain_bias:.3f} + {terms}) fitted on {len(outcomes)} validation questions"
+
+
+def rescore(index: KnowledgeIndex, outcomes: Sequence[Outcome]) -> list[Outcome]:
+    """The outcomes with their scores recomputed by the index's abstention classifier."""
+    return [replace(o, score=index.abstain_score(o.features)) if o.features else o for o in outcomes]
+
+
+def calibrate(index: KnowledgeIndex, validation: Sequence[Question]) -> tuple[float, str]:
+    """Everything about abstaining chosen on validation questions: fit the classifier,
+    then choose the threshold on its probabilities (choose_threshold), and set both on
+    the index. Returns (threshold, rule)."""
+    outcomes = ask_all(index, validation)
+    fitted = fit_abstention(index, outcomes)
+    threshold, rule = choose_threshold(rescore(index, outcomes))
+    index.with_threshold(threshold, f"{fitted}; {rule}")
+    return threshold, index.config.threshold_rule
 
 
 def choose_threshold(
@@ -94,7 +136,7 @@ def choose_threshold(
     right answer above it, so the lowest such threshold keeps the most right answers.
     It is placed halfway to the next lower score, which changes no decision here. If
     no threshold meets both, the one with the most right minus wrong answers is
-    taken. z=0 judges the sample's own rates."""
+    taken (placed halfway too). z=0 judges the sample's own rates."""
     if not outcomes:
         raise ValueError("no validation questions to choose a threshold on")
     scores = np.array([o.score for o in outcomes], dtype=np.float64)
@@ -117,7 +159,9 @@ def choose_threshold(
             )
         gain = int((answered & right).sum()) - wrong
         if gain > best_gain:
-            best_fallback, best_gain = t, gain
+            # Halfway to the next lower score as above: a threshold on a right answer's
+            # own score would decline a question scoring a hair below it.
+            best_fallback, best_gain = ((t + candidates[i - 1]) / 2 if i > 0 else t - 1e-3), gain
     return float(best_fallback), (
         f"no threshold met answered-wrong <= {max_wrong_rate:.0%} and declined >= {min_declined:.0%} on {n} "
         "validation questions; most right minus wrong answers"

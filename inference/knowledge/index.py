@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import platform
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from .artifact import (
     ARTICLES_FILE,
     BM25_DIR,
     CONFIG_FILE,
+    ENCODER_DIR,
     PASSAGE_ARTICLE_FILE,
     PASSAGE_OFFSETS_FILE,
     PASSAGES_FILE,
@@ -62,6 +64,7 @@ class Answer:
     url: str
     heading: str
     hits: list[Hit] = field(default_factory=list)  # the articles considered, best first
+    features: dict[str, float] = field(default_factory=dict)  # what the score was computed from
 
     @property
     def citation(self) -> dict[str, str]:
@@ -163,6 +166,8 @@ class KnowledgeIndex:
             starts = write_passages(tmp / PASSAGES_FILE, [self.passages[i] for i in range(len(self.passage_article))])
             np.save(tmp / PASSAGE_OFFSETS_FILE, starts, allow_pickle=False)
             write_json(tmp / ARTICLES_FILE, self.articles)
+            if self.config.own_encoder:  # a fine-tuned encoder travels with its vectors
+                shutil.copytree(self.encoder.model_dir, tmp / ENCODER_DIR)
             write_json(tmp / CONFIG_FILE, self.index_config().to_dict())
 
         path = write_atomically(Path(out_dir), build)
@@ -198,7 +203,13 @@ class KnowledgeIndex:
         path = Path(path)
         saved, index_id = verify(path)
         config = saved.knowledge
-        if encoder is None:
+        own = path / ENCODER_DIR
+        if own.is_dir() and (encoder is None or model_fingerprint(encoder.model_dir) != saved.base_model_sha256):
+            from inference.runtime import apply_torch_threads
+
+            apply_torch_threads(config.threads)
+            encoder = SentenceEncoder(str(own), device=config.device, max_length=config.max_length)
+        elif encoder is None:
             from inference.runtime import apply_torch_threads
 
             apply_torch_threads(config.threads)
@@ -241,6 +252,13 @@ class KnowledgeIndex:
 
     def search(self, question: str, k: int = 5, query_vector: np.ndarray | None = None) -> list[Hit]:
         """The k best articles, each by its best passage, fused from both rankings."""
+        return self.assess(question, k, query_vector)[0]
+
+    def assess(
+        self, question: str, k: int = 5, query_vector: np.ndarray | None = None
+    ) -> tuple[list[Hit], dict[str, float]]:
+        """The k best articles (as search) and the abstention features of the question
+        (config.ABSTAIN_FEATURES)."""
         cfg = self.config
         words = terms(question)
         if query_vector is None:
@@ -279,39 +297,46 @@ class KnowledgeIndex:
             seen.add(art)
             meta = self.articles[art]
             hits.append(Hit(meta["id"], meta["title"], meta["url"], row, score, float(dense[row]), float(lexical[row])))
-            if len(hits) == k:
+            if len(hits) == max(k, 2):
                 break
-        return hits
+        agree = bool(len(top_lexical)) and self.passage_article[top_dense[0]] == self.passage_article[top_lexical[0]]
+        features = {
+            "dense": hits[0].dense if hits else 0.0,
+            "margin": (hits[0].fused - (hits[1].fused if len(hits) > 1 else 0.0)) if hits else 0.0,
+            "fused": hits[0].fused if hits else 0.0,
+            "agreement": 1.0 if agree else 0.0,
+        }
+        return hits[:k], features
 
-    def abstain_score(self, hits: Sequence[Hit]) -> float:
-        """How sure the index is of its best article: the cosine of the question and
-        that article's passage, plus margin_weight times how far its fused score is
-        ahead of the next article's (a close second means the question is ambiguous
-        or the help center does not really cover it)."""
-        if not hits:
-            return float("-inf")
-        base = hits[0].fused if self.config.abstain_score == "fused" else hits[0].dense
-        if self.config.margin_weight:
-            second = hits[1].fused if len(hits) > 1 else 0.0
-            base += self.config.margin_weight * (hits[0].fused - second)
-        return float(base)
+    def abstain_score(self, features: dict[str, float]) -> float:
+        """How sure the index is of its best article: the probability, by a logistic
+        regression fitted on validation questions, that it is the right one. Its
+        features are the cosine of the question and that article's passage and how far
+        the article's fused score is ahead of the next one's (a close second means the
+        question is ambiguous or the help center does not really cover it)."""
+        cfg = self.config
+        z = cfg.abstain_bias + sum(
+            w * features[f] for f, w in zip(cfg.abstain_features, cfg.abstain_weights, strict=True)
+        )
+        return float(1.0 / (1.0 + np.exp(-z)))
 
     def answer(self, question: str, k: int = 3, threshold: float | None = None) -> Answer:
         """The best passage's most relevant sentences with their citation, or an
         abstention when the score is below the threshold (the considered hits are
         returned either way, for review)."""
         threshold = self.config.threshold if threshold is None else threshold
-        hits = self.search(question, k=max(k, 2))
+        hits, features = self.assess(question, k=k)
         top = hits[0] if hits else None
-        score = self.abstain_score(hits)
-        hits = hits[:k]
+        score = self.abstain_score(features) if hits else 0.0
         if top is None or score < threshold:
-            return Answer(question, False, score, threshold, "", "", "", "", "", hits)
+            return Answer(question, False, score, threshold, "", "", "", "", "", hits, features)
         passage = self.passages[top.passage]
         text = extract_answer(
             passage.text, terms(question), self._term_idf, self.config.answer_sentences, self.config.answer_max_words
         )
-        return Answer(question, True, score, threshold, text, top.article_id, top.title, top.url, passage.heading, hits)
+        return Answer(
+            question, True, score, threshold, text, top.article_id, top.title, top.url, passage.heading, hits, features
+        )
 
     def _term_idf(self, term: str) -> float:
         tid = self.bm25.vocab_dict.get(term)

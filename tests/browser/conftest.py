@@ -227,8 +227,7 @@ def demo_index_dir(tmp_path_factory):
     """The demo help center's index, its threshold chosen as a build in the product chooses it."""
     from inference.knowledge import (
         KnowledgeIndex,
-        ask_all,
-        choose_threshold,
+        calibrate,
         load_articles,
         load_questions,
         split_questions,
@@ -237,7 +236,7 @@ def demo_index_dir(tmp_path_factory):
 
     index = KnowledgeIndex.build(load_articles(HELP_CENTER))
     validation, _ = split_questions(load_questions(DEV_SET))
-    index.with_threshold(*choose_threshold(ask_all(index, validation)))
+    calibrate(index, validation)
     return index.save(tmp_path_factory.mktemp("kb") / "demo-index")
 
 

@@ -111,7 +111,11 @@ def test_wilson_bounds_contain_the_rate_and_narrow_with_more_questions():
 def test_choose_threshold_falls_back_to_most_right_minus_wrong():
     outcomes = [_outcome(0.9, False), _outcome(0.8, True), _outcome(0.7, True)]
     threshold, rule = choose_threshold(outcomes, max_wrong_rate=0.0, min_declined=1.0, z=0)
-    assert threshold == pytest.approx(0.7) and "no threshold met" in rule
+    assert threshold == pytest.approx(0.699) and "no threshold met" in rule
+    # Placed below the lowest score it answers, halfway to the next lower one.
+    outcomes.append(_outcome(0.5, False, answerable=False))
+    threshold, _ = choose_threshold(outcomes, max_wrong_rate=0.0, min_declined=1.0, z=0)
+    assert threshold == pytest.approx(0.6)
 
 
 def test_saved_index_loads_verified_and_answers_the_same(tiny_index, encoder, tmp_path):
@@ -178,3 +182,53 @@ def test_kb_eval_names_the_bad_line_and_exits_2(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 2
     assert "line 3: article_id 'missing-article' is not in the help center" in proc.stderr
+
+
+def _featured(dense: float, margin: float, right: bool, answerable: bool = True) -> Outcome:
+    gold = "a" if answerable else ""
+    return Outcome(Question("q", gold), ["a" if right else "b"], 0.0, 0.0, {"dense": dense, "margin": margin})
+
+
+def test_abstention_classifier_is_fitted_on_validation_and_weighs_what_separates(tiny_index):
+    from inference.knowledge.evaluation import fit_abstention, rescore
+
+    # Right answers: clear margins at any cosine; wrong ones: high cosine, no margin. A
+    # score on the cosine alone cannot separate them; the fitted classifier must.
+    outcomes = [_featured(0.5 + i / 100, 0.2 + i / 200, True) for i in range(10)]
+    outcomes += [_featured(0.6 + i / 100, 0.01, False, answerable=i % 2 == 0) for i in range(10)]
+    saved = (tiny_index.config.abstain_weights, tiny_index.config.abstain_bias)
+    try:
+        rule = fit_abstention(tiny_index, outcomes)
+        assert "fitted on 20 validation questions" in rule
+        weights = dict(zip(tiny_index.config.abstain_features, tiny_index.config.abstain_weights, strict=True))
+        assert weights["margin"] > 0
+        scores = rescore(tiny_index, outcomes)
+        assert min(o.score for o in scores[:10]) > max(o.score for o in scores[10:])
+        assert all(0.0 < o.score < 1.0 for o in scores)  # probabilities
+    finally:
+        tiny_index.config.abstain_weights, tiny_index.config.abstain_bias = saved
+
+
+def test_abstention_keeps_its_default_weights_when_validation_is_too_small(tiny_index):
+    from inference.knowledge.evaluation import fit_abstention
+
+    before = (tiny_index.config.abstain_weights, tiny_index.config.abstain_bias)
+    rule = fit_abstention(tiny_index, [_featured(0.9, 0.3, True), _featured(0.2, 0.0, False, answerable=False)])
+    assert "default abstention weights" in rule
+    assert (tiny_index.config.abstain_weights, tiny_index.config.abstain_bias) == before
+
+
+def test_bad_abstention_settings_are_refused():
+    from inference.knowledge import KnowledgeConfig
+
+    with pytest.raises(ValueError, match="abstain_features"):
+        KnowledgeConfig(abstain_features=("dense", "loudness"), abstain_weights=(1.0, 1.0)).validate()
+    with pytest.raises(ValueError, match="one weight per"):
+        KnowledgeConfig(abstain_features=("dense",), abstain_weights=(1.0, 2.0)).validate()
+
+
+def test_answer_score_is_the_classifier_probability_of_its_features(tiny_index):
+    answer = tiny_index.answer("reset my password", threshold=-1.0)
+    assert set(answer.features) == {"dense", "margin", "fused", "agreement"}
+    assert answer.score == pytest.approx(tiny_index.abstain_score(answer.features))
+    assert 0.0 < answer.score < 1.0

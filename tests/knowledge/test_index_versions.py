@@ -2,12 +2,14 @@
 threshold chosen on labelled questions, evaluated, activated past the guard, rolled
 back, hot-swapped in the worker; rebuilt (debounced) when articles change."""
 
+from pathlib import Path
+
 import pytest
 
 from chatbot.knowledge import indexing, serving
 from chatbot.knowledge.models import Article, KnowledgeIndexVersion
 from chatbot.modelops.lifecycle import ActivationRefused
-from tests.knowledge.conftest import QUESTIONS, TINY
+from tests.knowledge.conftest import LEARNING_PAIRS, QUESTIONS, TINY
 
 
 @pytest.fixture
@@ -147,3 +149,39 @@ def test_admin_builds_a_new_index_without_selecting_a_version(client, admin, hel
     # While it is queued, another build is refused with the reason.
     response = client.post(url, {"action": "build_new_index"}, follow=True)
     assert KnowledgeIndexVersion.objects.count() == 1 and "still being trained" in response.content.decode()
+
+
+def _helpful_votes(pairs):
+    """Knowledge answers the visitors voted helpful: the learning pairs."""
+    from chatbot.conversations.models import Conversation, Message, Visitor
+
+    visitor = Visitor.objects.create(token_hash="f" * 64)
+    conversation = Conversation.objects.create(visitor=visitor)
+    for i, (question, article) in enumerate(pairs):
+        asked = Message.objects.create(conversation=conversation, seq=2 * i + 1, sender="visitor", text=question)
+        Message.objects.create(
+            conversation=conversation, seq=2 * i + 2, sender="bot", text="...", reply_to=asked,
+            answer_source="article", citation={"article_id": article}, helpful=True,
+        )  # fmt: skip
+
+
+def test_with_fine_tuning_on_a_build_tunes_the_encoder_and_holds_out_pairs(help_center, settings):
+    settings.KNOWLEDGE_FINE_TUNE = True
+    settings.KNOWLEDGE_FINE_TUNE_MIN_PAIRS = 10
+    _helpful_votes(LEARNING_PAIRS)
+    version = build()
+    assert version.status == "ready" and version.is_active, version.error
+    assert version.metrics["fine_tuned_pairs"] == 8  # four fifths; two held out for the guard
+    held = {q for q, _ in LEARNING_PAIRS} & {q for q, _ in version.report["holdout"]}
+    assert len(held) == 2
+    assert (Path(settings.MODEL_DIR) / f"knowledge-v{version.pk}" / "encoder" / "model.safetensors").is_file()
+    assert not list(Path(settings.MODEL_DIR).glob(".knowledge-v*-encoder"))  # the build's copy is gone
+    answer = serving.ask("how long does express delivery take")
+    assert answer is not None and answer.article_id == "shipping"
+
+
+def test_fine_tuning_is_off_by_default(help_center, settings):
+    _helpful_votes(LEARNING_PAIRS)
+    version = build()
+    assert version.metrics["fine_tuned_pairs"] == 0
+    assert not (Path(settings.MODEL_DIR) / f"knowledge-v{version.pk}" / "encoder").exists()
