@@ -71,10 +71,20 @@ def _facts_for(conversation_ids: list) -> dict:
         Message.objects.filter(conversation_id__in=conversation_ids)
         .order_by("conversation_id", "seq")
         .values_list(
-            "conversation_id", "seq", "sender", "created_at", "internal", "author_id", "reply_to_id", "model_version_id"
+            "id",
+            "conversation_id",
+            "seq",
+            "sender",
+            "created_at",
+            "internal",
+            "author_id",
+            "reply_to_id",
+            "model_version_id",
         )
     )
-    for conversation_id, seq, sender, created_at, internal, author_id, reply_to_id, version_id in messages:
+    conversation_of = {}
+    for message_id, conversation_id, seq, sender, created_at, internal, author_id, reply_to_id, version_id in messages:
+        conversation_of[message_id] = conversation_id
         f = facts[conversation_id]
         if internal:
             continue
@@ -86,15 +96,26 @@ def _facts_for(conversation_ids: list) -> dict:
             f.bot_answers.append((seq, reply_to_id, version_id))
         elif sender == Sender.AGENT:
             f.agent_messages.append((created_at, author_id))
-    feedback = Feedback.objects.filter(
-        message__conversation_id__in=conversation_ids,
-        source__in=[Feedback.Source.FALLBACK, Feedback.Source.THUMBS_DOWN],
-    ).values_list("message__conversation_id", "message_id", "source")
-    for conversation_id, message_id, source in feedback:
+    # By the ids just read (the feedback's message index), not a second join of the
+    # messages; on PostgreSQL as one array, not ten thousand parameters.
+    sources = [Feedback.Source.FALLBACK, Feedback.Source.THUMBS_DOWN]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT message_id, source FROM {Feedback._meta.db_table} "
+                "WHERE message_id = ANY(%s) AND source = ANY(%s)",
+                [list(conversation_of), [str(s) for s in sources]],
+            )
+            feedback = cursor.fetchall()
+    else:
+        feedback = Feedback.objects.filter(message_id__in=list(conversation_of), source__in=sources).values_list(
+            "message_id", "source"
+        )
+    for message_id, source in feedback:
         if source == Feedback.Source.FALLBACK:
-            facts[conversation_id].fallback_message_ids.add(message_id)
+            facts[conversation_of[message_id]].fallback_message_ids.add(message_id)
         else:
-            facts[conversation_id].thumbs_down = True
+            facts[conversation_of[message_id]].thumbs_down = True
     return facts
 
 

@@ -127,6 +127,7 @@ def recompute(cursor, hours: list[datetime]) -> None:
     starts, ends = zip(*spans(hours), strict=True)
     # The row estimates of a join on a list are poor: no JIT compiling for seconds.
     cursor.execute("SET LOCAL jit = off")
+    cursor.execute("SET LOCAL work_mem = '32MB'")  # a whole range's groups hash in memory
     cursor.execute(
         "DELETE FROM analytics_outcomehour o USING unnest(%s::timestamptz[], %s::timestamptz[]) AS span(a, b) "
         "WHERE o.hour >= span.a AND o.hour < span.b",
