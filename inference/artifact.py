@@ -63,7 +63,7 @@ def write_checksums(model_dir: Path) -> str:
     files = {
         p.relative_to(model_dir).as_posix(): sha256_file(p)
         for p in sorted(model_dir.rglob("*"))
-        if p.is_file() and p.name != CHECKSUMS_FILE
+        if p.is_file() and p.relative_to(model_dir).as_posix() != CHECKSUMS_FILE  # a nested one is listed
     }
     write_json(model_dir / CHECKSUMS_FILE, {"algorithm": "sha256", "files": files})
     return artifact_id(files)

@@ -21,6 +21,10 @@ ABSTAIN_FEATURES = ("dense", "margin", "fused", "agreement")
 VECTOR_DTYPES = ("int8", "float32")
 INDEX_KIND = "knowledge-index"
 FORMAT_VERSION = 2  # 2: the abstention score is a fitted probability
+# An index of format 1 saved a threshold on the old score's scale (cosine plus weighted
+# margin); loaded today it is scored by the default weights, so it takes their
+# threshold, the one bench/knowledge.py chose with them, until it is rebuilt.
+FORMAT_1_THRESHOLD = 0.774
 
 
 @dataclass

@@ -18,8 +18,6 @@ def explain_answer(index, question: str, k: int = 5) -> dict:
     config = index.config
     answer = index.answer(question, k=k)
     hits = answer.hits
-    margin = (hits[0].fused - (hits[1].fused if len(hits) > 1 else 0.0)) if hits else 0.0
-    base = (hits[0].fused if config.abstain_score == "fused" else hits[0].dense) if hits else None
     passages = []
     for rank, hit in enumerate(hits, start=1):
         passage = index.passages[hit.passage]
@@ -44,13 +42,14 @@ def explain_answer(index, question: str, k: int = 5) -> dict:
         "score": round(answer.score, 4) if math.isfinite(answer.score) else None,
         "threshold": round(answer.threshold, 4),
         "threshold_rule": config.threshold_rule,
-        # How the abstention score is made: the best passage's cosine (or fused score)
-        # plus margin_weight times its fused lead over the next article.
+        # How the abstention score is made: a logistic regression (fitted on validation
+        # questions) over these features of the best article, sigmoid(bias + sum(w * x)).
         "score_rule": {
-            "base": config.abstain_score,
-            "base_value": None if base is None else round(base, 4),
-            "margin_weight": config.margin_weight,
-            "margin": round(margin, 4),
+            "bias": round(config.abstain_bias, 4),
+            "terms": [
+                {"feature": name, "weight": round(weight, 4), "value": round(answer.features.get(name, 0.0), 4)}
+                for name, weight in zip(config.abstain_features, config.abstain_weights, strict=True)
+            ],
         },
         "fusion": config.fusion,
         "passages": passages,

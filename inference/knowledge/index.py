@@ -3,6 +3,7 @@ fused into one ranking, with an extracted answer and a score to abstain on."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import shutil
@@ -31,7 +32,7 @@ from .artifact import (
     articles_fingerprint,
     verify,
 )
-from .config import IndexConfig, KnowledgeConfig
+from .config import FORMAT_1_THRESHOLD, IndexConfig, KnowledgeConfig
 from .passages import Article, Passage, split_article
 from .store import PassageStore, write_passages
 from .text import terms
@@ -203,6 +204,12 @@ class KnowledgeIndex:
         path = Path(path)
         saved, index_id = verify(path)
         config = saved.knowledge
+        if saved.format_version < 2:
+            config = dataclasses.replace(
+                config,
+                threshold=FORMAT_1_THRESHOLD,
+                threshold_rule="built before the fitted score (format 1): the default weights' threshold; rebuild to fit both",
+            )
         own = path / ENCODER_DIR
         if own.is_dir() and (encoder is None or model_fingerprint(encoder.model_dir) != saved.base_model_sha256):
             from inference.runtime import apply_torch_threads

@@ -3,6 +3,7 @@ BM25, dense and fused scores, the threshold, the chosen sentences) and the
 articles it suggests to agents, on a tiny real index."""
 
 import json
+import math
 
 import pytest
 
@@ -39,10 +40,12 @@ def test_an_answer_is_explained_by_its_passages_scores_threshold_and_sentences(t
     fused = [p["fused"] for p in passages]
     assert fused == sorted(fused, reverse=True)
     assert passages[0]["bm25"] > 0 and passages[0]["dense"] > passages[-1]["dense"]
-    # The abstention score is the best passage's cosine plus the weighted margin.
+    # The abstention score is the logistic regression over the listed features.
     rule = data["score_rule"]
-    assert rule["base"] == "dense" and rule["base_value"] == passages[0]["dense"]
-    assert abs(rule["base_value"] + rule["margin_weight"] * rule["margin"] - data["score"]) < 1e-3
+    terms = {t["feature"]: t for t in rule["terms"]}
+    assert terms["dense"]["value"] == passages[0]["dense"]
+    z = rule["bias"] + sum(t["weight"] * t["value"] for t in rule["terms"])
+    assert abs(1 / (1 + math.exp(-z)) - data["score"]) < 1e-3
     chosen = data["chosen"]
     assert chosen["article_id"] == "password" and chosen["text"] == answer.text
     assert chosen["sentences"][0] == "The reset link we send is valid for 1 hour."

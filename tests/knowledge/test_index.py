@@ -232,3 +232,22 @@ def test_answer_score_is_the_classifier_probability_of_its_features(tiny_index):
     assert set(answer.features) == {"dense", "margin", "fused", "agreement"}
     assert answer.score == pytest.approx(tiny_index.abstain_score(answer.features))
     assert 0.0 < answer.score < 1.0
+
+
+def test_an_index_saved_before_the_fitted_score_takes_the_default_weights_threshold(tiny_index, encoder, tmp_path):
+    """Format 1 saved its threshold on the old score's scale (cosine plus weighted margin,
+    often above 1): read as a probability it would decline everything."""
+    from inference.artifact import write_checksums
+    from inference.knowledge.config import FORMAT_1_THRESHOLD
+
+    path = tiny_index.save(tmp_path / "old")
+    config = json.loads((path / "config.json").read_text())
+    config["format_version"] = 1
+    config["settings"]["threshold"] = 1.2
+    (path / "config.json").write_text(json.dumps(config))
+    write_checksums(path)
+
+    loaded = KnowledgeIndex.load(path, encoder)
+    assert loaded.config.threshold == FORMAT_1_THRESHOLD
+    assert "format 1" in loaded.config.threshold_rule
+    assert loaded.answer("how long is the password reset link valid").answered

@@ -19,12 +19,15 @@ pytestmark = pytest.mark.django_db
 
 ANSWERABLE = "how long is the password reset link valid"
 UNANSWERABLE = "where is your shop in <b>paris</b>"
+# The abstention score is a probability: the answerable question scores about 0.999 on
+# the tiny help center, the unanswerable one about 0.06.
+THRESHOLD = 0.9
 
 
 @pytest.fixture(scope="module")
 def index_dir(tiny_index, tmp_path_factory):
     saved = (tiny_index.config.threshold, tiny_index.config.threshold_rule)
-    tiny_index.with_threshold(1.0, "chosen on test questions")
+    tiny_index.with_threshold(THRESHOLD, "chosen on test questions")
     try:
         return tiny_index.save(tmp_path_factory.mktemp("kb") / "index")
     finally:
@@ -84,7 +87,7 @@ def test_a_knowledge_answer_is_explained_by_the_index_version_that_gave_it(
     row = KnowledgeExplanation.objects.get(message=question, index_version=index_version)
     assert row.status == "ready", row.error
     data = row.data
-    assert data["answered"] is True and data["threshold"] == 1.0
+    assert data["answered"] is True and data["threshold"] == THRESHOLD
     assert data["threshold_rule"] == "chosen on test questions"
     assert data["score"] == pytest.approx(reply.answer_score, abs=1e-3)  # the same decision, computed again
     top = data["passages"][0]
@@ -114,7 +117,7 @@ def test_a_fallback_after_a_declined_lookup_shows_the_best_passage_score_against
     tasks.explain_message(*queued[0])
     data = KnowledgeExplanation.objects.get().data
     assert data["answered"] is False and data["chosen"] is None
-    assert data["score"] < data["threshold"] == 1.0
+    assert data["score"] < data["threshold"] == THRESHOLD
     assert data["passages"] and not any(p["chosen"] for p in data["passages"])
 
 
