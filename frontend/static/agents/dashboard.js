@@ -349,8 +349,8 @@
     [
       ["Decision", decision],
       ["Rule", "score " + score + " against threshold " + data.threshold.toFixed(3) + (data.answered ? " → answered" : " → declined")],
-      ["Score", parts.base + " " + (parts.base_value === null ? "–" : parts.base_value.toFixed(3)) + " + " + parts.margin_weight +
-        " × margin " + parts.margin.toFixed(3)],
+      ["Score", "sigmoid(" + parts.bias.toFixed(2) + parts.terms.map((t) => " + " + t.weight.toFixed(2) + " × " + t.feature + " " +
+        t.value.toFixed(3)).join("") + ")"],
       ["Threshold", data.threshold_rule],
       ["Index", "v" + indexVersion + " · " + String(data.index_id || "").slice(0, 12)],
     ].forEach(([term, value]) => rule.append(el("dt", "", term), el("dd", "", value)));
