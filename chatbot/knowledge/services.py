@@ -5,6 +5,7 @@ by name and reason and nothing is half-imported."""
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -204,13 +205,27 @@ def import_demo_help_center() -> ImportReport | None:
 
 
 def learning_pairs() -> list[tuple[str, str]]:
-    """(question, article id) pairs the visitors confirmed: the visitor's question and
-    the article of a knowledge answer voted helpful (for fine-tuning the encoder)."""
+    """(question, article id) pairs for fine-tuning the encoder: the visitor's question
+    and the article of a knowledge answer voted helpful, then the visitor's last message
+    before an agent's reply that sent a published article's address (the dashboard's
+    "Insert link")."""
     from django.apps import apps
+    from django.db.models import OuterRef, Subquery
 
     message = apps.get_model("conversations", "Message")  # by name: conversations sits above this app
     rows = message.objects.filter(answer_source="article", helpful=True, reply_to__isnull=False)
-    return [(text, citation.get("article_id", "")) for text, citation in rows.values_list("reply_to__text", "citation")]
+    pairs = [
+        (text, citation.get("article_id", "")) for text, citation in rows.values_list("reply_to__text", "citation")
+    ]
+    asked_before = message.objects.filter(
+        conversation=OuterRef("conversation"), sender="visitor", seq__lt=OuterRef("seq")
+    ).order_by("-seq")
+    for slug, url in Article.objects.filter(published=True).exclude(url="").values_list("slug", "url"):
+        sent = message.objects.filter(sender="agent", text__contains=url).order_by("pk")
+        whole = re.compile(re.escape(url) + r"(?![\w/.-])")  # not the start of a longer address
+        rows = sent.annotate(question=Subquery(asked_before.values("text")[:1])).values_list("question", "text")
+        pairs.extend((question, slug) for question, text in rows if question and whole.search(text))
+    return pairs
 
 
 # --- An intent linked to articles (issue 16: "an intent may link to articles instead of a canned text") ---

@@ -181,6 +181,33 @@ def test_helpful_votes_are_recorded_and_become_learning_pairs(visitor, demo_inte
 
 
 @pytest.mark.django_db
+def test_an_article_an_agent_sent_becomes_a_learning_pair_for_the_question_before_it(visitor, agent, say):
+    from chatbot.agents import services as agent_services
+    from chatbot.knowledge.models import Article
+    from chatbot.knowledge.services import learning_pairs
+
+    Article.objects.create(
+        slug="returns", title="Returns", body="Send it back.", url="https://shop.example/help/returns"
+    )
+    Article.objects.create(
+        slug="returns-abroad",
+        title="Returns abroad",
+        body="From abroad.",
+        url="https://shop.example/help/returns-abroad",
+    )
+    Article.objects.create(
+        slug="draft", title="Draft", body="Not yet.", url="https://shop.example/help/draft", published=False
+    )
+    say(visitor, "hello")
+    say(visitor, "the lamp is broken, can i send it back")
+    conversation = visitor.conversation
+    agent_services.take_over(conversation.pk, agent)
+    agent_services.reply(conversation.pk, agent, "Sorry! Returns — https://shop.example/help/returns")
+    agent_services.reply(conversation.pk, agent, "And https://shop.example/help/draft")  # not published: no pair
+    assert learning_pairs() == [("the lamp is broken, can i send it back", "returns")]
+
+
+@pytest.mark.django_db
 def test_a_helpful_vote_on_anything_but_an_article_answer_of_this_conversation_is_refused(
     visitor, other_visitor, demo_intents, say, predicted, index_version
 ):
