@@ -567,8 +567,8 @@ AUTO_ASSIGN_LIMIT = env_int("AUTO_ASSIGN_LIMIT", default=3, minimum=1, unit="con
 QUEUE_REMINDER_INTERVAL_S = env_int("QUEUE_REMINDER_INTERVAL_S", default=180, minimum=10, unit="seconds")
 # Reply suggestions scoring below these are not shown (docs/replies.md): retrieval
 # scores are cosine similarities, seq2seq scores mean token log-probabilities.
-REPLY_RETRIEVAL_MIN_SCORE = env_float("REPLY_RETRIEVAL_MIN_SCORE", default=0.925, minimum=-1.0, maximum=1.0)
-REPLY_SEQ2SEQ_MIN_SCORE = env_float("REPLY_SEQ2SEQ_MIN_SCORE", default=-1.5, maximum=0.0)
+REPLY_RETRIEVAL_MIN_SCORE = env_float("REPLY_RETRIEVAL_MIN_SCORE", default=0.95, minimum=-1.0, maximum=1.0)
+REPLY_SEQ2SEQ_MIN_SCORE = env_float("REPLY_SEQ2SEQ_MIN_SCORE", default=-0.72, maximum=0.0)
 
 # --- Abuse limits on the public doors (issue 13; docs/security.md "Limits") -------
 # Counted in the shared cache (Redis with REDIS_URL) by django-ratelimit, per client
