@@ -13,6 +13,7 @@ import threading
 import time
 
 from celery.signals import worker_init, worker_shutdown
+from django import db
 from django.conf import settings
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,9 @@ class Heartbeat:
                 warm_up()
             except Exception:  # a broken model must not hide a live worker; its tasks report it
                 log.exception("warm-up %s failed", getattr(warm_up, "__qualname__", warm_up))
+        # The warm-ups read their versions from the database on this thread: give its
+        # connection back, or each worker start keeps one of the pool's for good.
+        db.connections.close_all()
         while not self.stopped.is_set():
             try:
                 beat(self.hostname, self.queues)
