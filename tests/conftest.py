@@ -118,13 +118,6 @@ def celery_worker(transactional_db):
         import redis
 
         redis.Redis.from_url(settings.REDIS_URL).flushdb()
-        # The flush took kombu's queue bindings with it, and this process's producer
-        # remembers having declared them: until the worker thread declares them again, a
-        # task published here would go to kombu's dead-letter queue. Declare them now.
-        with app.connection_for_write() as connection:
-            channel = connection.default_channel
-            for queue in app.amqp.queues.values():
-                queue(channel).declare()
     with start_worker(
         app, pool="threads", concurrency=2, perform_ping_check=False, queues=[q.value for q in Queue]
     ) as worker:
