@@ -21,6 +21,9 @@ from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.core.cache import cache
 
+# Ends the process without the interpreter's shutdown, where it could hang (see there).
+pytest_plugins = ["tests.exit_plugin"]
+
 REPO = Path(__file__).resolve().parent.parent
 DEMO_INTENTS = REPO / "chatbot" / "nlu" / "demo" / "store_intents.yml"
 TEST_CACHE = REPO / "var" / "test-cache"
