@@ -156,7 +156,7 @@ else:
             "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "capacity": 1000, "expiry": 60},
         }
     }
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {"default": {"BACKEND": "chatbot.ops.redis_cache.RedisCache", "LOCATION": REDIS_URL}}
 
 # --- Celery -----------------------------------------------------------------
 

@@ -35,8 +35,11 @@ class _LocalStore:
         self._values: Counter = Counter()
 
     def incr(self, key: str, by: int = 1) -> None:
+        self.incr_many({key: by})
+
+    def incr_many(self, amounts: dict[str, int]) -> None:
         with self._lock:
-            self._values[key] += by
+            self._values.update(amounts)
 
     def get_many(self, keys: list[str]) -> dict:
         with self._lock:
@@ -51,12 +54,14 @@ class _CacheStore:
     """Several processes: Redis INCR through the cache, atomic across workers."""
 
     def incr(self, key: str, by: int = 1) -> None:
-        key = PREFIX + key
-        try:
-            cache.incr(key, by)
-        except ValueError:
-            cache.add(key, 0, timeout=None)
-            cache.incr(key, by)
+        self.incr_many({key: by})
+
+    def incr_many(self, amounts: dict[str, int]) -> None:
+        # INCRBY starts a missing key at 0: one round trip for them all.
+        with cache.pipeline() as pipe:
+            for key, by in amounts.items():
+                pipe.incrby(cache.make_and_validate_key(PREFIX + key), by)
+            pipe.execute()
 
     def get_many(self, keys: list[str]) -> dict:
         found = cache.get_many([PREFIX + k for k in keys])
@@ -110,15 +115,12 @@ def observe_bot_answer(message) -> None:
 
     try:
         asked_at = Message.objects.filter(pk=message.reply_to_id).values_list("created_at", flat=True).first()
-        s = store()
-        s.incr(f"bot_answers:{bot_answer_outcome(message)}")
-        if asked_at is None:
-            return
-        seconds = max(0.0, (message.created_at - asked_at).total_seconds())
-        bucket = next((i for i, le in enumerate(LATENCY_BUCKETS) if seconds <= le), len(LATENCY_BUCKETS))
-        s.incr(f"latency_bucket:{bucket}")
-        s.incr("latency_sum_ms", round(seconds * 1000))
-        s.incr("latency_count")
+        amounts = {f"bot_answers:{bot_answer_outcome(message)}": 1}
+        if asked_at is not None:
+            seconds = max(0.0, (message.created_at - asked_at).total_seconds())
+            bucket = next((i for i, le in enumerate(LATENCY_BUCKETS) if seconds <= le), len(LATENCY_BUCKETS))
+            amounts.update({f"latency_bucket:{bucket}": 1, "latency_sum_ms": round(seconds * 1000), "latency_count": 1})
+        store().incr_many(amounts)
     except Exception:
         log.exception("could not observe a bot answer")
 

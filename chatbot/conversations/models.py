@@ -167,7 +167,9 @@ class Message(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["conversation", "seq"]
+        # By the column, not "conversation": that orders by the conversation's own
+        # ordering (-updated_at), a join on every message query, even `.first()`.
+        ordering = ["conversation_id", "seq"]
         constraints = [
             models.UniqueConstraint(fields=["conversation", "seq"], name="unique_seq_per_conversation"),
             models.UniqueConstraint(

@@ -3,6 +3,7 @@
 import logging
 
 from celery import shared_task
+from django.db.models import Exists, OuterRef
 
 from chatbot.celery import Queue
 from chatbot.conversations import services
@@ -33,9 +34,14 @@ heartbeat.warm_up_before_beating(Queue.INFERENCE.value, knowledge_serving.warm_u
     max_retries=10,
 )
 def reply_to_visitor_message(message_id: int) -> None:
-    text = Message.objects.filter(pk=message_id, sender=Message.Sender.VISITOR).values_list("text", flat=True).first()
-    if text is None or Message.objects.filter(reply_to_id=message_id).exists():
+    row = (
+        Message.objects.filter(pk=message_id, sender=Message.Sender.VISITOR)
+        .values_list("text", Exists(Message.objects.filter(reply_to_id=OuterRef("pk"))))
+        .first()
+    )
+    if row is None or row[1]:  # no such visitor message, or answered already
         return
+    text = row[0]
     try:
         result, version_id = serving.predict(text)
     except serving.NoActiveModel:

@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class NluConfig(AppConfig):
     name = "chatbot.nlu"
     verbose_name = "Intent model"
+
+    def ready(self) -> None:
+        from chatbot.nlu import answers
+
+        answers.connect_signals()

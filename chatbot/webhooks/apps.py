@@ -11,3 +11,8 @@ class WebhooksConfig(AppConfig):
         from chatbot.webhooks import signals  # connects the @receiver functions
 
         services.rating_recorded.connect(signals.csat_received, dispatch_uid="webhooks.csat_received")
+
+        from chatbot.webhooks.models import Subscription
+        from chatbot.webhooks.services import subscriptions
+
+        subscriptions.watch(Subscription)

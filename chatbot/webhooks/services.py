@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from chatbot.ops.versioned import VersionedCache
 from chatbot.webhooks import sending
 from chatbot.webhooks.models import Delivery, Event, Subscription
 
@@ -24,9 +25,7 @@ log = logging.getLogger(__name__)
 def emit(event_type: str, payload: dict) -> Event | None:
     """Record `event_type` for every active subscription that wants it, in the current
     transaction; the deliveries start once it commits. None when nobody listens."""
-    subscribers = [
-        s for s in Subscription.objects.filter(is_active=True).only("pk", "events") if event_type in s.events
-    ]
+    subscribers = [pk for pk, events in active_subscriptions() if event_type in events]
     if not subscribers:
         return None
     with transaction.atomic():
@@ -34,13 +33,29 @@ def emit(event_type: str, payload: dict) -> Event | None:
         retry_until = timezone.now() + timedelta(seconds=settings.WEBHOOK_RETRY_FOR_S)
         deliveries = Delivery.objects.bulk_create(
             [
-                Delivery(event=event, subscription=s, retry_until=retry_until, next_attempt_at=event.created_at)
-                for s in subscribers
+                Delivery(event=event, subscription_id=pk, retry_until=retry_until, next_attempt_at=event.created_at)
+                for pk in subscribers
             ]
         )
         ids = [d.pk for d in deliveries]
         transaction.on_commit(lambda: _enqueue(ids))
     return event
+
+
+# Every visitor message and bot reply is an event: the active subscriptions are kept
+# in memory (a query per message before), read again after any change to one.
+subscriptions = VersionedCache("webhook-subscriptions")
+
+
+def active_subscriptions() -> tuple[tuple[int, tuple[str, ...]], ...]:
+    """(pk, event types) of every active subscription."""
+    return subscriptions.get(
+        "active",
+        lambda: tuple(
+            (pk, tuple(events))
+            for pk, events in Subscription.objects.filter(is_active=True).values_list("pk", "events")
+        ),
+    )
 
 
 def _enqueue(delivery_ids: list[int], countdown: float | None = None) -> None:
@@ -117,6 +132,7 @@ def _count_failed_event(subscription_id: int) -> None:
         is_active=False, disabled_at=timezone.now(), disabled_reason=reason
     )
     if disabled:  # exactly one worker gets here, so one email
+        subscriptions.changed_now_and_after_commit()  # an update() sends no post_save
         subscription = Subscription.objects.get(pk=subscription_id)
         transaction.on_commit(lambda: _email_admins(subscription, reason))
 

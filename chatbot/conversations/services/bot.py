@@ -7,6 +7,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.db.models.functions import Coalesce
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -15,9 +17,10 @@ from chatbot.conversations import events
 from chatbot.conversations.decision import Action, BotPrediction, ConversationState, asks_knowledge, decide
 from chatbot.conversations.models import AnswerSource, Conversation, HandoffReason, Message, Visitor
 from chatbot.conversations.services.handoff import HANDOFF_TEXT, NO_AGENT_TEXT, any_agent_online, hand_off_locked
-from chatbot.conversations.services.messages import append_message, lock_conversation
+from chatbot.conversations.services.messages import append_message
 from chatbot.conversations.services.offline import find_email, leave_email_locked, waits_offline
 from chatbot.knowledge.services import answer_from_linked_articles
+from chatbot.nlu.answers import intent_with_answers
 from chatbot.nlu.models import Feedback, Intent, Response
 
 FALLBACK_TEXT = "Sorry, I didn't quite get that. Could you rephrase it, or would you like to talk to a person?"
@@ -37,8 +40,11 @@ def answer_visitor_message(message_id: int, prediction: BotPrediction, ask_knowl
     ``ask_knowledge(text)`` (chatbot.knowledge.serving.ask in the worker) is called
     when no confident intent answers; None: no knowledge base."""
     with transaction.atomic():
-        message = Message.objects.select_related("conversation").get(pk=message_id)
-        conversation = lock_conversation(message.conversation_id)
+        # The message and its conversation, that row locked, in one query.
+        message = (
+            Message.objects.select_related("conversation").select_for_update(of=("conversation",)).get(pk=message_id)
+        )
+        conversation = message.conversation
         if Message.objects.filter(reply_to_id=message_id).exists():
             return None
         Message.objects.filter(pk=message_id).update(
@@ -52,7 +58,7 @@ def answer_visitor_message(message_id: int, prediction: BotPrediction, ask_knowl
             return leave_email_locked(conversation, email, reply_to_id=message_id)
         intent = None
         if conversation.status not in (Conversation.Status.WITH_AGENT, Conversation.Status.CLOSED):
-            intent = Intent.objects.filter(name=prediction.intent).first()
+            intent = intent_with_answers(prediction.intent)
         state = ConversationState(
             status=conversation.status,
             fallback_streak=conversation.fallback_streak,
@@ -62,8 +68,8 @@ def answer_visitor_message(message_id: int, prediction: BotPrediction, ask_knowl
             intent_hands_off=intent is not None and intent.handoff,
             queue_reminder_due=conversation.status == Conversation.Status.WAITING_FOR_AGENT
             and _queue_reminder_due(message),
-            intent_has_response=intent is not None and intent.responses.exists(),
-            intent_links_articles=intent is not None and intent.articles.filter(published=True).exists(),
+            intent_has_response=intent is not None and bool(intent.responses.all()),
+            intent_links_articles=intent is not None and intent.links_articles,
         )
         knowledge = None
         if ask_knowledge is not None and asks_knowledge(
@@ -102,13 +108,13 @@ def answer_visitor_message(message_id: int, prediction: BotPrediction, ask_knowl
             text, quick_replies = linked.text, []
         else:
             text, quick_replies = _reply_text(decision.action, conversation, intent, message.seq)
-        conversation.fallback_streak = decision.fallback_streak
-        conversation.save(update_fields=["fallback_streak", "updated_at"])
+        conversation.fallback_streak = decision.fallback_streak  # saved with the reply's seq
         offline = decision.moves_to_queue and not any_agent_online()
         if offline:
             text = NO_AGENT_TEXT
         reply = append_message(
             conversation,
+            also_save=("fallback_streak",),
             # The queue reminder is a system line: no thumbs, no chips.
             sender=Message.Sender.SYSTEM if decision.action is Action.WAIT else Message.Sender.BOT,
             answer=decision.action in ANSWERS and text != FALLBACK_TEXT,
@@ -175,18 +181,18 @@ def _pick_response(intent: Intent, seq: int) -> Response | None:
 def _previous_answer_disliked(message: Message) -> bool:
     """Did the visitor give a thumbs-down to the last thing said to them before `message`?
     (A system message in between, such as a hand-back to the bot, starts afresh.)"""
+    # Thumbs are stored on the visitor message the answer replied to (see record_thumbs).
+    thumbs_down = Feedback.objects.filter(
+        message_id=Coalesce(OuterRef("reply_to_id"), OuterRef("pk")), source=Feedback.Source.THUMBS_DOWN
+    )
     previous = (
         Message.objects.filter(conversation_id=message.conversation_id, seq__lt=message.seq, internal=False)
         .exclude(sender=Message.Sender.VISITOR)
         .order_by("-seq")
+        .values_list("sender", Exists(thumbs_down))
         .first()
     )
-    if previous is None or previous.sender != Message.Sender.BOT:
-        return False
-    # Thumbs are stored on the visitor message the answer replied to (see record_thumbs).
-    return Feedback.objects.filter(
-        message_id=previous.reply_to_id or previous.pk, source=Feedback.Source.THUMBS_DOWN
-    ).exists()
+    return previous is not None and previous[0] == Message.Sender.BOT and previous[1]
 
 
 def _queue_reminder_due(message: Message) -> bool:

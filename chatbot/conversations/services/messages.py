@@ -62,22 +62,28 @@ def lock_conversation(conversation_id) -> Conversation:
     return Conversation.objects.select_for_update().get(pk=conversation_id)
 
 
-def append_message(conversation: Conversation, **fields) -> Message:
-    """Add a message with the next seq. The caller holds the conversation row lock."""
+def append_message(conversation: Conversation, also_save: tuple[str, ...] = (), **fields) -> Message:
+    """Add a message with the next seq. The caller holds the conversation row lock;
+    `also_save`: other fields of the conversation it changed, saved in the same update."""
     conversation.last_seq += 1
     message = Message.objects.create(conversation=conversation, seq=conversation.last_seq, **fields)
-    conversation.save(update_fields=["last_seq", "updated_at"])
+    conversation.save(update_fields=["last_seq", "updated_at", *also_save])
     return message
 
 
-def record_visitor_message(conversation_id, text: str, client_msg_id: uuid.UUID) -> tuple[Message, bool]:
+def record_visitor_message(
+    conversation_id, text: str, client_msg_id: uuid.UUID, *, looked_up: bool = False
+) -> tuple[Message, bool]:
     """Store the visitor's message (once per client_msg_id) and, after commit,
-    hand it to the inference task. Returns (message, created)."""
+    hand it to the inference task. Returns (message, created). `looked_up`: the
+    caller has just found no message with this client_msg_id (a race is still
+    caught by the unique constraint)."""
     from chatbot.conversations.tasks import reply_to_visitor_message
 
-    existing = Message.objects.filter(conversation_id=conversation_id, client_msg_id=client_msg_id).first()
-    if existing is not None:
-        return existing, False
+    if not looked_up:
+        existing = Message.objects.filter(conversation_id=conversation_id, client_msg_id=client_msg_id).first()
+        if existing is not None:
+            return existing, False
     try:
         with transaction.atomic():
             conversation = lock_conversation(conversation_id)
@@ -109,7 +115,7 @@ def receive_visitor_message(
     if existing is not None:
         return existing, False, ""
     check_rate_limit(visitor_id, client_msg_id, client_host)
-    message, created = record_visitor_message(conversation_id, text, client_msg_id)
+    message, created = record_visitor_message(conversation_id, text, client_msg_id, looked_up=True)
     return message, created, message.conversation.status
 
 
