@@ -303,3 +303,26 @@ def test_a_flood_of_handoffs_shows_agents_one_page_of_the_queue_and_how_many_mor
     assert client.get("/agent/queue/?waiting_page=x").content.decode().count("queue-waiting") == 25
     # The dashboard page renders the same cap.
     assert client.get("/agent/").content.decode().count('class="queue-item queue-waiting"') == 25
+
+
+# --- The counters ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("rate", "expected"), [("10/m", (10, 60)), ("5/30s", (5, 30)), ("600/h", (600, 3600))])
+def test_a_rate_reads_as_a_count_per_period(rate, expected):
+    from chatbot.conversations.services import limits
+
+    assert limits.split_rate(rate) == expected
+
+
+def test_the_counters_of_a_frame_count_together_each_in_its_own_window():
+    from chatbot.conversations.services import limits
+
+    for expected in (1, 2, 3):
+        usages = limits.count(("test:a", "k", "2/m"), ("test:b", "k", "5/h"))
+        assert [u.count for u in usages] == [expected, expected]
+    over, under = usages
+    assert over.over and not under.over
+    assert 1 <= over.retry_after <= 60 and 1 <= under.retry_after <= 3600
+    # another key has its own count
+    assert limits.count(("test:a", "other", "2/m"))[0].count == 1

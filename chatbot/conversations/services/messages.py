@@ -1,8 +1,6 @@
 """Storing messages: the visitor's (checked, rate-limited, once per client_msg_id)
 and everyone's next seq under the conversation's row lock."""
 
-import math
-import time
 import uuid
 
 from django.conf import settings
@@ -35,25 +33,24 @@ def check_client_msg_id(value: object) -> uuid.UUID:
 
 def check_rate_limit(visitor_id: int, client_msg_id: uuid.UUID | None = None, client_host: str | None = None) -> None:
     """At most RATE_LIMIT_MESSAGES in RATE_LIMIT_WINDOW_S per visitor (fixed window, shared cache),
-    and the address's budgets (WS_MESSAGE_RATE_PER_IP, WS_RATE_PER_IP) when it is given.
-    A client_msg_id counts once: a resend of one that passed (stored or not, e.g. the
-    database failed after the check) is not counted again."""
+    and the address's budgets (WS_MESSAGE_RATE_PER_IP, WS_RATE_PER_IP) when it is given, all
+    counted in one round trip. A client_msg_id counts once: a resend of one that passed
+    (stored or not, e.g. the database failed after the check) is not counted again."""
     window = settings.RATE_LIMIT_WINDOW_S
     counted = f"ratelimit:counted:{visitor_id}:{client_msg_id}"
     if client_msg_id is not None and cache.get(counted):
         return
+    counters = [("visitor-message", str(visitor_id), f"{settings.RATE_LIMIT_MESSAGES}/{window}s")]
     if client_host is not None:
-        limits.check_message_from_address(client_host)
-    key = f"ratelimit:visitor:{visitor_id}:{int(time.time() // window)}"
-    cache.add(key, 0, timeout=window * 2)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=window * 2)
-        count = 1
-    if count > settings.RATE_LIMIT_MESSAGES:
-        retry_after = max(1, math.ceil(window - time.time() % window))
-        raise limits.RateLimited("Too many messages; wait a few seconds and try again.", retry_after, "user_message")
+        counters += limits.message_counters(client_host)
+    visitor, *address = limits.count(*counters)
+    for usage in address:
+        if usage.over:
+            raise limits.RateLimited(limits.ADDRESS_MESSAGES_REFUSED, usage.retry_after, "user_message")
+    if visitor.over:
+        raise limits.RateLimited(
+            "Too many messages; wait a few seconds and try again.", visitor.retry_after, "user_message"
+        )
     if client_msg_id is not None:
         cache.set(counted, 1, timeout=window * 2)
 

@@ -61,6 +61,9 @@ class Command(BaseCommand):
                 host=host,
                 port=port,
                 ws_max_size=WS_MAX_BYTES,
+                # Chat frames are a few hundred bytes: compressing each one cost the
+                # server more CPU than it saved (docs/benchmarks.md, chat latency).
+                ws_per_message_deflate=False,
                 log_level=settings.LOG_LEVEL.lower(),
                 lifespan="off",
             )
