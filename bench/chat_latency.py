@@ -232,7 +232,9 @@ def main() -> None:
         "SECURE_SSL_REDIRECT": "0",
         "DATABASE_URL": args.database_url,
         "REDIS_URL": args.redis_url,
-        "MODEL_DIR": str(REPO / "var" / "bench-models"),
+        # Per database: each pins the checksums of the models it trained, and another
+        # database's bootstrap would overwrite them under the same directory.
+        "MODEL_DIR": str(REPO / "var" / "bench-models" / args.database_url.rsplit("/", 1)[1]),
         "LOG_LEVEL": "WARNING",
         # The benchmark's visitors send faster than a person may.
         "RATE_LIMIT_MESSAGES": "1000",
