@@ -1,5 +1,5 @@
-"""First run: import the demo store's intents and canned responses, and train and activate an intent model and a
-reply model when none is active."""
+"""First run: import the demo store's intents, help center and canned responses, and train and activate an intent
+model, a reply model and a knowledge index when none is active."""
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -25,6 +25,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Added {added} starter canned responses for the demo.")
         self.intent_model()
         self.reply_model()
+        self.knowledge_index()
 
     def intent_model(self) -> None:
         if services.active_version() is not None:
@@ -56,3 +57,24 @@ class Command(BaseCommand):
         if not version.is_active:
             raise CommandError(f"Training the demo reply model failed: {version.error or 'not activated'}")
         self.stdout.write(f"Trained and activated reply model {version}.")
+
+    def knowledge_index(self) -> None:
+        """The demo help center's index, so the bot answers from its articles from the
+        first question: the rebuild that importing them schedules goes to this command's
+        own in-process broker, which is gone when it exits."""
+        from chatbot.knowledge import indexing
+        from chatbot.knowledge.models import Article, KnowledgeIndexVersion
+
+        active = KnowledgeIndexVersion.objects.filter(is_active=True).first()
+        if active is not None:
+            self.stdout.write(f"Using the active {active}.")
+            return
+        if not Article.objects.filter(published=True).exists():
+            return
+        stale = KnowledgeIndexVersion.objects.filter(status__in=KnowledgeIndexVersion.OPEN_STATUSES)
+        stale.update(status=KnowledgeIndexVersion.Status.FAILED, busy=False, error="Interrupted before it finished.")
+        version = indexing.knowledge_indexes.request(activate_when_ready=True)
+        version = indexing.knowledge_indexes.run(version.pk)
+        if not version.is_active:
+            raise CommandError(f"Building the demo knowledge index failed: {version.error or 'not activated'}")
+        self.stdout.write(f"Built and activated {version}.")
