@@ -134,7 +134,11 @@ def start_server(transactional_db, active_model, allowed_site):
 
 @pytest.fixture
 def server(start_server) -> LiveServer:
-    return start_server()
+    """The product with its workers up: on a loaded two-core machine they take half a
+    minute to start, longer than a test waits for an answer."""
+    live = start_server()
+    wait_for_workers(live)
+    return live
 
 
 @pytest.fixture(scope="session")
