@@ -21,7 +21,6 @@ import http.client
 import json
 import multiprocessing
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -43,6 +42,7 @@ from bench.chat_latency import (  # noqa: E402  (the repository is on the path o
     percentile,
     prepare_database,
     reply_latencies,
+    server_env,
     start_server,
     wait_for_a_reply,
 )
@@ -193,21 +193,14 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/6")
     args = parser.parse_args()
 
-    env = {
-        **os.environ,
-        "DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "SECURE_SSL_REDIRECT": "0",
-        "DATABASE_URL": args.database_url,
-        "REDIS_URL": args.redis_url,
-        "MODEL_DIR": str(REPO / "var" / "bench-models"),
-        "LOG_LEVEL": "WARNING",
-        "HF_HUB_OFFLINE": "1",
+    env = server_env(
+        args.database_url,
+        args.redis_url,
         # Every limit at its default; the proxy (this machine) is trusted for X-Forwarded-For.
-        "FORWARDED_ALLOW_IPS": "127.0.0.1",
+        FORWARDED_ALLOW_IPS="127.0.0.1",
         # An ordinary visitor's fallback stays with the bot: a handoff would end its replies.
-        "HANDOFF_AFTER_FALLBACKS": "1000",
-    }
+        HANDOFF_AFTER_FALLBACKS="1000",
+    )
     (REPO / "var").mkdir(exist_ok=True)
     import redis
 

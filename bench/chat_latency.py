@@ -91,6 +91,35 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# The benchmarks' visitors send faster than a person may, and all come from 127.0.0.1:
+# the per-address limits would refuse them as one abuser (bench/abuse.py measures those).
+LOAD_TEST_LIMITS = {
+    "RATE_LIMIT_MESSAGES": "1000",
+    "SESSION_RATE_PER_IP": "100000/m",
+    "WS_RATE_PER_IP": "1000000/m",
+    "WS_MESSAGE_RATE_PER_IP": "1000000/m",
+}
+
+
+def server_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a benchmark's `serve`: production settings (DEBUG off, so
+    Django keeps no queries) on plain HTTP over loopback, on the given services."""
+    return {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "SECURE_SSL_REDIRECT": "0",  # no TLS proxy in front
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        # Per database: each pins the checksums of the models it trained, and another
+        # database's bootstrap would overwrite them under the same directory.
+        "MODEL_DIR": str(REPO / "var" / "bench-models" / database_url.rsplit("/", 1)[1]),
+        "LOG_LEVEL": "WARNING",
+        "HF_HUB_OFFLINE": "1",
+        **extra,
+    }
+
+
 def prepare_database(env: dict) -> None:
     import psycopg
 
@@ -223,29 +252,8 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    env = {
-        **os.environ,
-        # As in production: DEBUG off (Django would otherwise keep every query).
-        "DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        # Plain HTTP on loopback, no TLS proxy in front: no redirect to HTTPS.
-        "SECURE_SSL_REDIRECT": "0",
-        "DATABASE_URL": args.database_url,
-        "REDIS_URL": args.redis_url,
-        # Per database: each pins the checksums of the models it trained, and another
-        # database's bootstrap would overwrite them under the same directory.
-        "MODEL_DIR": str(REPO / "var" / "bench-models" / args.database_url.rsplit("/", 1)[1]),
-        "LOG_LEVEL": "WARNING",
-        # The benchmark's visitors send faster than a person may.
-        "RATE_LIMIT_MESSAGES": "1000",
-        # All its visitors come from 127.0.0.1: the per-address limits would refuse them
-        # as one abuser (bench/abuse.py measures those limits).
-        "SESSION_RATE_PER_IP": "100000/m",
-        "WS_RATE_PER_IP": "1000000/m",
-        "WS_MESSAGE_RATE_PER_IP": "1000000/m",
-        "HF_HUB_OFFLINE": "1",
-        "KNOWLEDGE_AUTO_REBUILD": "0",  # the index is built once below (--knowledge), not during the run
-    }
+    # The index is built once below (--knowledge), not during the run.
+    env = server_env(args.database_url, args.redis_url, **LOAD_TEST_LIMITS, KNOWLEDGE_AUTO_REBUILD="0")
     (REPO / "var").mkdir(exist_ok=True)
     import redis
 

@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import resource
-import secrets
 import signal
 import subprocess
 import sys
@@ -29,7 +28,16 @@ import websockets
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.chat_latency import Visitor, free_port, machine, percentile, prepare_database, start_server  # noqa: E402
+from bench.chat_latency import (  # noqa: E402
+    LOAD_TEST_LIMITS,
+    Visitor,
+    free_port,
+    machine,
+    percentile,
+    prepare_database,
+    server_env,
+    start_server,
+)
 
 
 def raise_file_limit(wanted: int) -> int:
@@ -105,18 +113,7 @@ def main() -> None:
     args = parser.parse_args()
 
     limit = raise_file_limit(args.sockets * 2 + 1024)
-    env = {
-        **os.environ,
-        "DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "SECURE_SSL_REDIRECT": "0",
-        "DATABASE_URL": args.database_url,
-        "REDIS_URL": args.redis_url,
-        "MODEL_DIR": str(REPO / "var" / "bench-models"),
-        "LOG_LEVEL": "WARNING",
-        "RATE_LIMIT_MESSAGES": "1000",
-        "HF_HUB_OFFLINE": "1",
-    }
+    env = server_env(args.database_url, args.redis_url, **LOAD_TEST_LIMITS)
     os.environ.update(env)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings")
     (REPO / "var").mkdir(exist_ok=True)

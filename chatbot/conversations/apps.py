@@ -25,3 +25,6 @@ class ConversationsConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(create_agents_group, sender=self, dispatch_uid="conversations.create_agents_group")
+        from chatbot.conversations.services import handoff
+
+        handoff.connect_signals()

@@ -26,6 +26,11 @@ CLOSE_UNAUTHORIZED = 4401
 CLOSE_TRY_AGAIN_LATER = 1013
 
 
+def _history_and_support(conversation, last_seq: int) -> tuple[list[dict], dict]:
+    """What a history frame carries, read on one trip to a database thread."""
+    return services.messages_after(conversation, last_seq), services.availability()
+
+
 class ChatConsumer(FaultTolerantConsumer, AsyncWebsocketConsumer):
     conversation = None
     auth_timer: asyncio.Task | None = None
@@ -159,8 +164,7 @@ class ChatConsumer(FaultTolerantConsumer, AsyncWebsocketConsumer):
 
     async def _send_history(self, last_seq: int) -> None:
         conversation = self.conversation
-        history = await database_sync_to_async(services.messages_after)(conversation, last_seq)
-        support = await database_sync_to_async(services.availability)()
+        history, support = await database_sync_to_async(_history_and_support)(conversation, last_seq)
         await self.send_json(
             {
                 "type": "history",

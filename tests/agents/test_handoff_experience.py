@@ -206,6 +206,21 @@ def test_the_configured_reply_time_is_what_the_widget_is_told():
     assert services.expected_reply_time() == "2 hours"
 
 
+def test_a_connecting_widget_costs_no_query_for_the_teams_availability(django_assert_num_queries):
+    """Every widget that connects is told the hours and the reply time: read once, then
+    from memory and the cache until staff change the hours."""
+    from chatbot.conversations.models import BusinessHours
+
+    services.availability()
+    with django_assert_num_queries(0):
+        assert services.availability() == {"open": True, "replies_in": "a few hours"}
+    hours = BusinessHours.objects.create(reply_time_text="2 hours")
+    assert services.availability()["replies_in"] == "2 hours"  # a change is seen at once
+    hours.enabled, hours.open_days = True, ""
+    hours.save()
+    assert services.availability() == {"open": False, "replies_in": "2 hours"}
+
+
 def test_the_reply_time_is_measured_from_the_last_two_weeks(visitor, agent):
     from datetime import timedelta
 

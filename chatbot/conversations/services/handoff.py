@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Min, Q
 from django.dispatch import Signal
@@ -15,6 +16,7 @@ from chatbot import realtime
 from chatbot.conversations import events
 from chatbot.conversations.models import BusinessHours, Conversation, Message
 from chatbot.conversations.services.messages import append_message, lock_conversation
+from chatbot.ops.versioned import VersionedCache
 
 HANDOFF_TEXT = "I'm handing you over to a member of our support team. Someone will reply here shortly."
 NO_AGENT_TEXT = "Our support team is offline right now. Leave your email address and we'll get back to you."
@@ -24,6 +26,21 @@ OFFLINE_QUEUE_TEXT = "You're in the queue. Our team is offline right now and usu
 # The window first response times are measured over, and the answer without any.
 REPLY_TIME_WINDOW = timedelta(days=14)
 DEFAULT_REPLY_TIME = "a few hours"
+# Every widget that connects is told the reply time: the measured one (a scan of two
+# weeks of conversations) is shared through the cache for this long.
+MEASURED_REPLY_TIME_SECONDS = 300
+MEASURED_REPLY_TIME_KEY = "support:measured-reply-time"
+
+# The business-hours row, in each process's memory until staff change it.
+_hours = VersionedCache("business-hours")
+
+
+def connect_signals() -> None:
+    _hours.watch(BusinessHours)
+
+
+def business_hours() -> BusinessHours:
+    return _hours.get("current", BusinessHours.current)
 
 # Sent (with `conversation_id`) after commit when a conversation enters the agents'
 # queue; the agents app may assign it to someone (AUTO_ASSIGN).
@@ -44,14 +61,21 @@ def any_agent_online() -> bool:
     return _agents_online_probe is not None and _agents_online_probe()
 
 
-def expected_reply_time() -> str:
+def expected_reply_time(*, shared: bool = False) -> str:
     """ "a few minutes", "2 hours"...: the configured text, else the median time from
-    entering the queue to an agent's first reply over the last 14 days."""
+    entering the queue to an agent's first reply over the last 14 days (with `shared`,
+    as measured by any process in the last MEASURED_REPLY_TIME_SECONDS)."""
     if settings.EXPECTED_REPLY_TEXT:
         return settings.EXPECTED_REPLY_TEXT
-    configured = BusinessHours.current().reply_time_text
+    configured = business_hours().reply_time_text
     if configured:
         return configured
+    if shared:
+        return cache.get_or_set(MEASURED_REPLY_TIME_KEY, measured_reply_time, MEASURED_REPLY_TIME_SECONDS)
+    return measured_reply_time()
+
+
+def measured_reply_time() -> str:
     since = timezone.now() - REPLY_TIME_WINDOW
     rows = (
         Conversation.objects.filter(waiting_since__gte=since)
@@ -69,8 +93,9 @@ def expected_reply_time() -> str:
 
 
 def availability() -> dict:
-    """What the widget's header says about the team: in hours or not, and the reply time."""
-    return {"open": BusinessHours.current().is_open(timezone.now()), "replies_in": expected_reply_time()}
+    """What the widget's header says about the team: in hours or not, and the reply time.
+    Asked by every widget that connects, so it costs no query while nothing changed."""
+    return {"open": business_hours().is_open(timezone.now()), "replies_in": expected_reply_time(shared=True)}
 
 
 def describe_wait(seconds: float) -> str:
@@ -121,7 +146,7 @@ def hand_off_locked(conversation: Conversation, reason: str, *, offline: bool) -
     realtime.push(realtime.conversation_group(conversation.pk), events.message_event(note))
     # For the visitor: customer wording.
     text = OFFLINE_QUEUE_TEXT if offline else QUEUE_TEXT
-    change_status(conversation, Conversation.Status.WAITING_FOR_AGENT, text.format(expected=expected_reply_time()))
+    change_status(conversation, Conversation.Status.WAITING_FOR_AGENT, text.format(expected=expected_reply_time(shared=True)))
     conversation_id = conversation.pk
     transaction.on_commit(lambda: conversation_waiting.send(sender=hand_off_locked, conversation_id=conversation_id))
 
