@@ -42,6 +42,7 @@ def connect_signals() -> None:
 def business_hours() -> BusinessHours:
     return _hours.get("current", BusinessHours.current)
 
+
 # Sent (with `conversation_id`) after commit when a conversation enters the agents'
 # queue; the agents app may assign it to someone (AUTO_ASSIGN).
 conversation_waiting = Signal()
@@ -146,7 +147,9 @@ def hand_off_locked(conversation: Conversation, reason: str, *, offline: bool) -
     realtime.push(realtime.conversation_group(conversation.pk), events.message_event(note))
     # For the visitor: customer wording.
     text = OFFLINE_QUEUE_TEXT if offline else QUEUE_TEXT
-    change_status(conversation, Conversation.Status.WAITING_FOR_AGENT, text.format(expected=expected_reply_time(shared=True)))
+    change_status(
+        conversation, Conversation.Status.WAITING_FOR_AGENT, text.format(expected=expected_reply_time(shared=True))
+    )
     conversation_id = conversation.pk
     transaction.on_commit(lambda: conversation_waiting.send(sender=hand_off_locked, conversation_id=conversation_id))
 
