@@ -416,7 +416,8 @@ class ModelKind:
         except IntegrityError:
             # One active per scope: another activation committed between our reads.
             raise ActivationRefused("Another version was activated at the same moment; try again.") from None
-        log.info("%s v%s %s by %s. %s", self.label, version_id, action, user, note)
+        who = f" by {user}" if user is not None else ""  # None: a command or a task, not a person
+        log.info("%s", f"{self.label} v{version_id} {action}{who}. {note}".strip())
         return self.model.objects.get(pk=version_id)
 
 

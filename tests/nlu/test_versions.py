@@ -140,6 +140,17 @@ def test_better_version_is_activated_and_the_old_one_can_be_rolled_back_to(servi
     assert ModelVersion.objects.filter(is_active=True).count() == 1
 
 
+def test_the_log_names_who_activated_and_no_one_for_a_command(serving_version, split_model_dir, admin, caplog):
+    better = candidate(serving_version, split_model_dir, report(0.9, a=0.9), report(0.85, a=0.85))
+    with caplog.at_level("INFO", logger="chatbot.modelops.lifecycle"):
+        services.activate_model_version(better.pk)  # a command or a task: nobody to name
+        services.roll_back_to(serving_version.pk, user=admin)
+    lines = [r.getMessage() for r in caplog.records if r.name == "chatbot.modelops.lifecycle"]
+    assert any(f"v{better.pk} activated." in line for line in lines), lines
+    assert any(f"by {admin}" in line for line in lines), lines
+    assert not any("None" in line for line in lines), lines
+
+
 def test_a_version_that_never_served_is_no_rollback_target(serving_version, split_model_dir):
     never = candidate(serving_version, split_model_dir, report(0.9, a=0.9), report(0.85, a=0.85))
     with pytest.raises(services.ActivationRefused, match="never served"):
