@@ -184,14 +184,19 @@ class ModelKind:
 
     # --- Recovery -----------------------------------------------------------------------
 
-    def recover_stale_runs(self, **scope) -> int:
+    def recover_stale_runs(self, *, abandoned: bool = False, **scope) -> int:
         """A run whose worker died or hit the training time limit leaves its version
         busy: past the limit (with a minute's margin) it is failed, so the scope can
-        train again and a redelivered task does not wait on it."""
-        limit = timezone.now() - timedelta(seconds=settings.CELERY_TRAINING_TIME_LIMIT + 60)
-        stale = self.model.objects.filter(busy=True, **scope).filter(
-            Q(started_at__lt=limit) | Q(started_at__isnull=True, created_at__lt=limit)
-        )
+        train again and a redelivered task does not wait on it. With `abandoned` (a
+        command that runs while no worker does, such as bootstrap_demo) every busy run
+        is failed: none of them can finish any more."""
+        stale = self.model.objects.filter(busy=True, **scope)
+        if abandoned:
+            why = "no worker was running to finish it"
+        else:
+            limit = timezone.now() - timedelta(seconds=settings.CELERY_TRAINING_TIME_LIMIT + 60)
+            stale = stale.filter(Q(started_at__lt=limit) | Q(started_at__isnull=True, created_at__lt=limit))
+            why = "no result within the training time limit"
         recovered = 0
         for pk, status in stale.values_list("pk", "status"):
             # Conditional on still being busy: a run that finished meanwhile keeps its result.
@@ -200,12 +205,12 @@ class ModelKind:
                 status=VersionStatus.FAILED,
                 stage="failed",
                 finished_at=timezone.now(),
-                error="Interrupted: no result within the training time limit.",
+                error=f"Interrupted: {why}.",
             )
             if changed:
                 recovered += 1
-                self.audit(pk, "recovered", status, VersionStatus.FAILED, note="no result within the time limit")
-                log.warning("%s v%s recovered: no result within the training time limit", self.label, pk)
+                self.audit(pk, "recovered", status, VersionStatus.FAILED, note=why)
+                log.warning("%s v%s recovered: %s", self.label, pk, why)
         return recovered
 
     # --- Run: claim, train, evaluate ------------------------------------------------------

@@ -91,6 +91,16 @@ def test_a_run_stuck_past_the_time_limit_does_not_block_training(settings):
     assert services.intent_models.transitions(stuck.pk).last().action == "recovered"
 
 
+def test_a_command_that_runs_without_workers_fails_every_open_run_with_its_reason():
+    queued = services.request_training()  # its task went to a broker that is gone
+    assert services.intent_models.recover_stale_runs() == 0  # within the time limit: left alone
+    assert services.intent_models.recover_stale_runs(abandoned=True) == 1
+    queued.refresh_from_db()
+    assert (queued.status, queued.busy) == ("failed", False)
+    assert "no worker was running" in queued.error
+    assert services.intent_models.transitions(queued.pk).last().action == "recovered"
+
+
 def test_training_evaluates_against_the_serving_version_on_the_same_examples(serving_version, small_training):
     version = services.train_version(services.request_training().pk)
     assert version.status == "ready" and not version.busy, version.error

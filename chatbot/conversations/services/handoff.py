@@ -62,13 +62,13 @@ def any_agent_online() -> bool:
     return _agents_online_probe is not None and _agents_online_probe()
 
 
-def expected_reply_time(*, shared: bool = False) -> str:
+def expected_reply_time(*, shared: bool = False, hours: BusinessHours | None = None) -> str:
     """ "a few minutes", "2 hours"...: the configured text, else the median time from
     entering the queue to an agent's first reply over the last 14 days (with `shared`,
     as measured by any process in the last MEASURED_REPLY_TIME_SECONDS)."""
     if settings.EXPECTED_REPLY_TEXT:
         return settings.EXPECTED_REPLY_TEXT
-    configured = business_hours().reply_time_text
+    configured = (hours or business_hours()).reply_time_text
     if configured:
         return configured
     if shared:
@@ -96,7 +96,8 @@ def measured_reply_time() -> str:
 def availability() -> dict:
     """What the widget's header says about the team: in hours or not, and the reply time.
     Asked by every widget that connects, so it costs no query while nothing changed."""
-    return {"open": business_hours().is_open(timezone.now()), "replies_in": expected_reply_time(shared=True)}
+    hours = business_hours()
+    return {"open": hours.is_open(timezone.now()), "replies_in": expected_reply_time(shared=True, hours=hours)}
 
 
 def describe_wait(seconds: float) -> str:

@@ -31,8 +31,7 @@ class Command(BaseCommand):
         if services.active_version() is not None:
             self.stdout.write(f"Using the active intent model {services.active_version()}.")
             return
-        stale = ModelVersion.objects.filter(status__in=ModelVersion.OPEN_STATUSES)
-        stale.update(status=ModelVersion.Status.FAILED, busy=False, error="Interrupted before it finished.")
+        services.intent_models.recover_stale_runs(abandoned=True)  # no worker runs before `serve`
         version = services.request_training(mode="fast")
         version = train_with_progress_bar(version.pk)
         if version.status != ModelVersion.Status.READY:
@@ -47,8 +46,7 @@ class Command(BaseCommand):
         if active is not None:
             self.stdout.write(f"Using the active reply model {active}.")
             return
-        stale = ReplyModelVersion.objects.filter(status__in=replies.OPEN)
-        stale.update(status=ReplyModelVersion.Status.FAILED, busy=False, error="Interrupted before it finished.")
+        replies.reply_models.recover_stale_runs(abandoned=True)
         # An operator's explicit "train and activate": past the automatic-retraining gate.
         version = replies.request_training(
             ReplyModelVersion.Kind.RETRIEVAL, activate_when_ready=True, force_activation=True
@@ -71,8 +69,7 @@ class Command(BaseCommand):
             return
         if not Article.objects.filter(published=True).exists():
             return
-        stale = KnowledgeIndexVersion.objects.filter(status__in=KnowledgeIndexVersion.OPEN_STATUSES)
-        stale.update(status=KnowledgeIndexVersion.Status.FAILED, busy=False, error="Interrupted before it finished.")
+        indexing.knowledge_indexes.recover_stale_runs(abandoned=True)
         version = indexing.knowledge_indexes.request(activate_when_ready=True)
         version = indexing.knowledge_indexes.run(version.pk)
         if not version.is_active:
